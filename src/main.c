@@ -1,1 +1,290 @@
-int main(void) { return 0; }
+/* weir: command line, start-up and signals. Everything else lives in the
+ * reactors (src/proxy) and the modules they use. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "weir-version.h"
+#include "weir/alloc.h"
+#include "weir/conf.h"
+#include "weir/proxy.h"
+#include "weir/router.h"
+#include "weir/uring.h"
+
+#define EXIT_CONFIG 2
+
+static void usage(FILE *f)
+{
+	fputs("usage: weir [-c FILE] [-t] [--cpus LIST] [--workers N] [--listen ADDR]\n"
+	      "            [--upstream HOST:PORT] [-v] [-h]\n"
+	      "  -c, --config FILE      YAML configuration (default: the embedded one)\n"
+	      "  -t, --test             check the configuration and exit\n"
+	      "      --cpus LIST        pin reactors to these CPUs, e.g. 0-3,6\n"
+	      "  -w, --workers N        number of reactors (default: one per CPU)\n"
+	      "      --listen ADDR      listen here instead (host:port)\n"
+	      "      --upstream H:P     without -c: proxy everything to H:P\n"
+	      "  -v, --version          print the version\n",
+	      f);
+}
+
+struct options {
+	const char *config;
+	const char *cpus;
+	const char *listen;
+	const char *upstream;
+	unsigned workers;
+	bool test;
+};
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "cpus", required_argument, NULL, 'C' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "upstream", required_argument, NULL, 'u' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:tw:vh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 't':
+			o->test = true;
+			break;
+		case 'C':
+			o->cpus = optarg;
+			break;
+		case 'w': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end != '\0' || n == 0 || n > 1024) {
+				fprintf(stderr, "weir: --workers: expected 1..1024, got '%s'\n",
+					optarg);
+				return EXIT_CONFIG;
+			}
+			o->workers = (unsigned)n;
+			break;
+		}
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'u':
+			o->upstream = optarg;
+			break;
+		case 'v':
+			printf("weir %s\n", WEIR_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return EXIT_CONFIG;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "weir: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_CONFIG;
+	}
+	if (o->config != NULL && o->upstream != NULL) {
+		fprintf(stderr, "weir: --upstream applies to the embedded configuration; "
+				"with -c, declare upstreams in the file\n");
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* The n-th CPU of set (wrapping). */
+static int nth_cpu(const cpu_set_t *set, unsigned n)
+{
+	unsigned count = (unsigned)CPU_COUNT(set), seen = 0;
+
+	n %= count;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, set) && seen++ == n)
+			return cpu;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct weir_conf *conf = NULL;
+	struct weir_router *router;
+	struct weir_reactor *reactors;
+	struct weir_uring_caps caps;
+	struct weir_addr listen_override;
+	const struct weir_addr *listens;
+	unsigned nlisten, workers;
+	struct io_uring probe;
+	cpu_set_t cpus;
+	bool pin;
+	char err[512];
+	sigset_t sigs;
+	sem_t ready;
+	int ret, status = 0;
+
+	ret = parse_args(argc, argv, &o);
+	if (ret != 0)
+		return ret;
+	if (o.config != NULL)
+		ret = weir_conf_load_file(o.config, &conf, err, sizeof(err));
+	else
+		ret = weir_conf_default(o.listen, o.upstream, &conf, err, sizeof(err));
+	if (ret != 0) {
+		fprintf(stderr, "weir: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	listens = conf->listens;
+	nlisten = conf->nlistens;
+	if (o.listen != NULL && o.config != NULL) {
+		if (weir_addr_parse(o.listen, &listen_override) != 0) {
+			fprintf(stderr, "weir: --listen: invalid address '%s'\n", o.listen);
+			return EXIT_CONFIG;
+		}
+		listens = &listen_override;
+		nlisten = 1;
+	}
+	pin = true;
+	if (o.cpus != NULL) {
+		if (weir_cpulist_parse(o.cpus, &cpus) != 0 || CPU_COUNT(&cpus) == 0) {
+			fprintf(stderr, "weir: --cpus: invalid CPU list '%s'\n", o.cpus);
+			return EXIT_CONFIG;
+		}
+	} else if (conf->cpus_set) {
+		cpus = conf->cpus;
+	} else {
+		/* No explicit list: use the inherited affinity. */
+		if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0) {
+			CPU_ZERO(&cpus);
+			CPU_SET(0, &cpus);
+			pin = false;
+		}
+	}
+	workers = o.workers ? o.workers : conf->workers ? conf->workers : (unsigned)CPU_COUNT(&cpus);
+	if (o.test) {
+		printf("weir: configuration %s is valid (%u reactor%s, %u listener%s, %u route%s)\n",
+		       conf->source, workers, workers == 1 ? "" : "s", nlisten,
+		       nlisten == 1 ? "" : "s", conf->nroutes, conf->nroutes == 1 ? "" : "s");
+		weir_conf_free(conf);
+		return 0;
+	}
+
+	ret = weir_uring_init(&probe, 8, &caps);
+	if (ret < 0) {
+		fprintf(stderr, "weir: cannot use io_uring: %s\n", weir_uring_why(ret));
+		return 1;
+	}
+	io_uring_queue_exit(&probe);
+	weir_uring_log(&caps, workers);
+
+	router = weir_router_new(conf);
+	if (router == NULL) {
+		fprintf(stderr, "weir: cannot build the router\n");
+		return 1;
+	}
+
+	/* Reactors inherit this mask: signals are taken here, synchronously. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	reactors = calloc(workers, sizeof(*reactors));
+	if (reactors == NULL || sem_init(&ready, 0, 0) != 0) {
+		fprintf(stderr, "weir: out of memory\n");
+		return 1;
+	}
+	for (unsigned i = 0; i < workers; i++) {
+		struct weir_reactor *r = &reactors[i];
+
+		r->id = i;
+		r->cpu = pin ? nth_cpu(&cpus, i) : -1;
+		r->conf = conf;
+		r->router = router;
+		r->ready = &ready;
+		r->nlisten = nlisten;
+		r->listen_fds = calloc(nlisten, sizeof(int));
+		r->wake_fd = eventfd(0, EFD_CLOEXEC);
+		if (r->listen_fds == NULL || r->wake_fd < 0) {
+			fprintf(stderr, "weir: out of resources: %s\n", strerror(errno));
+			return 1;
+		}
+		for (unsigned j = 0; j < nlisten; j++) {
+			int fd = weir_listener_open(&listens[j]);
+
+			if (fd < 0) {
+				fprintf(stderr, "weir: cannot listen on %s: %s\n", listens[j].text,
+					strerror(-fd));
+				return 1;
+			}
+			r->listen_fds[j] = fd;
+		}
+		ret = pthread_create(&r->thread, NULL, weir_reactor_thread, r);
+		if (ret != 0) {
+			fprintf(stderr, "weir: cannot start reactor %u: %s\n", i, strerror(ret));
+			return 1;
+		}
+		sem_wait(&ready);
+		if (r->init_error != 0) {
+			fprintf(stderr, "weir: reactor %u: %s\n", i, weir_uring_why(r->init_error));
+			pthread_join(r->thread, NULL);
+			for (unsigned k = 0; k < i; k++)
+				weir_reactor_stop(&reactors[k]);
+			for (unsigned k = 0; k < i; k++)
+				pthread_join(reactors[k].thread, NULL);
+			return 1;
+		}
+	}
+	fprintf(stderr, "weir: ready: %u reactor%s, listening on", workers, workers == 1 ? "" : "s");
+	for (unsigned j = 0; j < nlisten; j++)
+		fprintf(stderr, " %s", listens[j].text);
+	fprintf(stderr, "\n");
+
+	for (;;) {
+		int sig;
+
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT) {
+			fprintf(stderr, "weir: %s: stopping (in-flight requests have %u ms)\n",
+				sig == SIGTERM ? "SIGTERM" : "SIGINT", conf->shutdown_timeout_ms);
+			break;
+		}
+		if (sig == SIGHUP)
+			fprintf(stderr, "weir: SIGHUP: configuration reload is not implemented yet\n");
+	}
+	for (unsigned i = 0; i < workers; i++)
+		weir_reactor_stop(&reactors[i]);
+	for (unsigned i = 0; i < workers; i++) {
+		pthread_join(reactors[i].thread, NULL);
+		close(reactors[i].wake_fd);
+		free(reactors[i].listen_fds);
+	}
+	fprintf(stderr, "weir: stopped\n");
+	free(reactors);
+	weir_router_free(router);
+	weir_conf_free(conf);
+	return status;
+}

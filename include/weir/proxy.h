@@ -1,0 +1,277 @@
+/* weir: the proxy data path — reactor, client and upstream connections.
+ *
+ * Threading: every object here belongs to exactly one reactor and is only
+ * touched by that reactor's thread. The config and router are shared
+ * read-only. The only cross-thread operation is weir_reactor_stop(), which
+ * writes the reactor's eventfd.
+ *
+ * Completion routing: every SQE's user_data is a pointer to a weir_sock (or
+ * the reactor) with the operation kind in its low 3 bits.
+ *
+ * Lifetimes: a socket object is freed only when it is closed and no
+ * operation of it is in flight; frees are deferred to the end of the event
+ * loop iteration, so a handler may close any connection, including its
+ * peer, and keep using the pointers it holds until it returns.
+ *
+ * Buffers: bytes move from one connection's receive queue to the other's
+ * send queue by reference (weir_outq_push_ref); see weir/iobuf.h.
+ */
+#ifndef WEIR_PROXY_H
+#define WEIR_PROXY_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+
+#include "weir/bufpool.h"
+#include "weir/conf.h"
+#include "weir/h1.h"
+#include "weir/iobuf.h"
+#include "weir/router.h"
+#include "weir/timer.h"
+#include "weir/uring.h"
+
+enum weir_op {
+	WEIR_OP_IGNORE = 0,
+	WEIR_OP_ACCEPT = 1,
+	WEIR_OP_RECV = 2,
+	WEIR_OP_SEND = 3,
+	WEIR_OP_CONNECT = 4,
+	WEIR_OP_WAKE = 5,
+};
+
+#define WEIR_OP_MASK 7u
+#define WEIR_SOCK_IOV 32
+
+/* Flow control: a send queue above HIGH pauses the peer's receive; below LOW
+ * resumes it. A receive queue waiting for its turn (pipelining) above
+ * WEIR_INQ_HIGH pauses that connection's own receive. */
+#define WEIR_OUTQ_HIGH (256u * 1024u)
+#define WEIR_OUTQ_LOW (64u * 1024u)
+#define WEIR_INQ_HIGH (64u * 1024u)
+
+/* Largest header block the coalescing buffer holds: the parser's limits plus
+ * slack, so that the parser always sees enough bytes to give a verdict. */
+#define WEIR_HEADBUF_MAX (WEIR_H1_MAX_REQUEST_LINE + WEIR_H1_MAX_HEADER_BYTES + 1024)
+
+enum weir_sock_role {
+	WEIR_SOCK_CLIENT = 1,
+	WEIR_SOCK_UPSTREAM = 2,
+};
+
+struct weir_reactor;
+
+/* Header coalescing: a header block split across receive buffers is copied
+ * here (bounded by WEIR_HEADBUF_MAX); the receive queue stays authoritative
+ * and is consumed once the block is parsed. */
+struct weir_headbuf {
+	char *buf;
+	uint32_t len;
+};
+
+struct weir_sock {
+	int fd;
+	uint8_t role;
+	bool recv_armed;
+	bool recv_want;
+	bool sending;
+	bool starved;
+	bool closed;
+	bool dead_queued;
+	uint16_t ops;                   /* operations in flight */
+	struct weir_reactor *r;
+	struct weir_sock *starved_next;
+	struct weir_sock *dead_next;
+	struct weir_inq in;
+	struct weir_outq out;
+	struct weir_headbuf hb;
+	struct weir_timer timer;
+	struct msghdr msg;
+	struct iovec iov[WEIR_SOCK_IOV];
+};
+
+enum weir_client_state {
+	WEIR_C_HEAD = 0,                /* waiting for / parsing a request head */
+	WEIR_C_BODY,                    /* streaming the request body */
+	WEIR_C_WAIT,                    /* request done, response in progress */
+	WEIR_C_DRAIN,                   /* response queued; close once sent */
+	WEIR_C_LINGER,                  /* write side shut; discarding input until EOF */
+};
+
+/* How the body of the message being written is framed. */
+enum weir_frame {
+	WEIR_FRAME_NONE = 0,
+	WEIR_FRAME_LENGTH,
+	WEIR_FRAME_CHUNKED,
+	WEIR_FRAME_CLOSE,               /* raw bytes, delimited by closing */
+};
+
+struct weir_upconn;
+
+struct weir_client {
+	struct weir_sock s;
+	struct weir_client *next, *prev;
+	char ip[INET6_ADDRSTRLEN];
+	uint8_t state;
+	bool close_after;               /* close once the current response is sent */
+	bool eof;                       /* client sent FIN */
+	bool head_started;              /* bytes of the next head arrived */
+	uint32_t nreq;
+	uint64_t head_deadline;         /* absolute deadline for the current head */
+
+	/* the current exchange */
+	const struct weir_conf_route *route;
+	struct weir_upconn *u;
+	uint8_t method;                 /* enum weir_h1_method */
+	uint8_t minor;
+	bool proxying;                  /* false: local response, body discarded */
+	bool req_done;                  /* request body fully read */
+	bool resp_started;              /* response head queued to the client */
+	bool resp_done;
+	bool body_streamed;             /* body bytes were queued upstream */
+	bool retried;
+	uint8_t req_body;               /* enum weir_h1_body */
+	uint8_t out_frame;              /* framing of the response to the client */
+	uint64_t req_remaining;
+	uint64_t req_bytes;
+	struct weir_chunked req_chunk;
+	char *up_head;                  /* upstream request head (kept for a retry) */
+	uint32_t up_head_len;
+};
+
+enum weir_upconn_state {
+	WEIR_U_CONNECTING = 0,
+	WEIR_U_ACTIVE,
+	WEIR_U_IDLE,
+};
+
+struct weir_upconn {
+	struct weir_sock s;
+	struct weir_upconn *next, *prev;        /* idle list */
+	struct weir_client *c;
+	uint16_t ups;                   /* upstream index */
+	uint16_t srv;                   /* server index */
+	uint8_t state;
+	bool reused;                    /* came from the idle pool */
+	bool got_bytes;                 /* a response byte arrived for this request */
+	bool resp_head_done;
+	bool reusable;
+	uint8_t resp_body;              /* enum weir_h1_body */
+	uint64_t resp_remaining;
+	struct weir_chunked resp_chunk;
+	uint64_t deadline_connect;
+};
+
+struct weir_server_pool {
+	struct weir_upconn *idle;
+	unsigned nidle;
+};
+
+struct weir_upstream_state {
+	unsigned rr;
+	struct weir_server_pool *servers;
+};
+
+struct weir_reactor_stats {
+	uint64_t accepted;
+	uint64_t refused;
+	uint64_t requests;
+	uint64_t responses[6];          /* by status class 1xx..5xx; [0]: aborted */
+	uint64_t upstream_connects;
+	uint64_t upstream_reused;
+	uint64_t upstream_retries;
+	uint64_t loops;
+	uint64_t cqes;
+};
+
+struct weir_reactor {
+	unsigned id;
+	int cpu;                        /* -1: not pinned */
+	pthread_t thread;
+	struct io_uring ring;
+	struct weir_uring_caps caps;
+	struct weir_bufpool pool;
+	struct weir_wheel wheel;
+	const struct weir_conf *conf;
+	const struct weir_router *router;
+	int *listen_fds;
+	unsigned nlisten;
+	int wake_fd;
+	uint64_t wake_val;
+	bool stopping;
+	bool done;
+	struct weir_timer stop_timer;
+	struct weir_upstream_state *ups;
+	struct weir_client *clients;
+	unsigned nclients;
+	unsigned nsocks;                /* live socket objects, clients and upstreams */
+	struct weir_sock *starved;
+	struct weir_sock *dead;
+	struct weir_reactor_stats stats;
+	int init_error;                 /* -errno when start-up failed */
+	sem_t *ready;                   /* posted once start-up finished */
+	/* per-reactor parse scratch: too big for the stack of every handler */
+	struct weir_h1_request req;
+	struct weir_h1_response res;
+};
+
+/* reactor.c */
+/* Opens a SO_REUSEPORT listener (one per reactor per address): fd or -errno. */
+int weir_listener_open(const struct weir_addr *a);
+/* Thread entry: pins to r->cpu (when >= 0), creates the ring, posts
+ * r->ready with r->init_error set, then runs until stopped and drained. */
+void *weir_reactor_thread(void *arg);
+/* Any thread: begin a graceful stop (stop accepting, finish in-flight
+ * requests up to shutdown_timeout, exit the thread). */
+void weir_reactor_stop(struct weir_reactor *r);
+struct io_uring_sqe *weir__sqe(struct weir_reactor *r);
+void weir__sock_init(struct weir_reactor *r, struct weir_sock *s, int fd, uint8_t role,
+		     weir_timer_cb cb);
+void weir__sock_arm_recv(struct weir_sock *s);
+void weir__sock_pause(struct weir_sock *s);
+void weir__sock_resume(struct weir_sock *s);
+void weir__sock_flush(struct weir_sock *s);
+void weir__sock_close(struct weir_sock *s);
+size_t weir__head_view(struct weir_sock *s, const char **p);
+void weir__head_reset(struct weir_sock *s);
+static inline uint64_t weir__now(const struct weir_reactor *r)
+{
+	return r->wheel.now;
+}
+
+/* client.c */
+struct weir_client *weir__client_new(struct weir_reactor *r, int fd);
+void weir__client_on_recv(struct weir_client *c, int res);
+void weir__client_on_send(struct weir_client *c, int res);
+void weir__client_free(struct weir_client *c);
+void weir__client_stop(struct weir_client *c);
+/* Called by the upstream side. */
+void weir__client_response_head(struct weir_client *c, const struct weir_h1_response *res);
+void weir__client_response_data(struct weir_client *c, const char *p, uint32_t len,
+				uint16_t bid);
+void weir__client_response_end(struct weir_client *c);
+void weir__client_upstream_failed(struct weir_client *c, int status, bool retry_ok);
+void weir__client_kick(struct weir_client *c);
+
+/* upstream.c */
+struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
+					   const struct weir_conf_upstream *up);
+void weir__upstream_on_recv(struct weir_upconn *u, int res);
+void weir__upstream_on_send(struct weir_upconn *u, int res);
+void weir__upstream_on_connect(struct weir_upconn *u, int res);
+void weir__upstream_free(struct weir_upconn *u);
+void weir__upstream_close_idle(struct weir_reactor *r);
+void weir__upstream_kick(struct weir_upconn *u);
+
+/* msg.c: message heads weir writes */
+char *weir__build_request_head(const struct weir_h1_request *req, const char *client_ip,
+			       enum weir_frame frame, uint64_t length, uint32_t *len);
+char *weir__build_response_head(const struct weir_h1_response *res, int client_minor,
+				 bool is_head, enum weir_frame frame, bool close, uint32_t *len);
+char *weir__build_local(int status, const struct weir_conf_header *hdrs, unsigned nhdrs,
+			const char *body, size_t body_len, bool is_head, bool close,
+			uint32_t *len);
+const char *weir__status_text(int status);
+
+#endif

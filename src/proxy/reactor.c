@@ -1,0 +1,532 @@
+/* The reactor: one thread, one io_uring, one buffer pool, one timer wheel.
+ * Everything a connection does goes through here. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "weir/alloc.h"
+#include "weir/proxy.h"
+
+#define RING_ENTRIES 2048
+#define POOL_BUFS 1024
+#define POOL_BUFSZ (16u * 1024u)
+#define POOL_BGID 0
+
+static inline uint64_t tag(void *p, enum weir_op op)
+{
+	return (uint64_t)(uintptr_t)p | op;
+}
+
+struct io_uring_sqe *weir__sqe(struct weir_reactor *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (weir_unlikely(sqe == NULL)) {
+		/* SQ full: hand what we have to the kernel and try again. */
+		io_uring_submit(&r->ring);
+		sqe = io_uring_get_sqe(&r->ring);
+		WEIR_BUG_ON(sqe == NULL);
+	}
+	return sqe;
+}
+
+void weir__sock_init(struct weir_reactor *r, struct weir_sock *s, int fd, uint8_t role,
+		     weir_timer_cb cb)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->role = role;
+	s->r = r;
+	s->recv_want = true;
+	weir_timer_init(&s->timer, cb);
+	s->msg.msg_iov = s->iov;
+	r->nsocks++;
+}
+
+void weir__sock_arm_recv(struct weir_sock *s)
+{
+	struct weir_reactor *r = s->r;
+	struct io_uring_sqe *sqe;
+
+	if (s->closed || s->recv_armed || !s->recv_want || s->starved)
+		return;
+	sqe = weir__sqe(r);
+	if (r->caps.multishot_recv)
+		io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv(sqe, s->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = r->pool.bgid;
+	io_uring_sqe_set_data64(sqe, tag(s, WEIR_OP_RECV));
+	s->recv_armed = true;
+	s->ops++;
+}
+
+void weir__sock_pause(struct weir_sock *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!s->recv_want)
+		return;
+	s->recv_want = false;
+	if (s->recv_armed && !s->closed) {
+		sqe = weir__sqe(s->r);
+		io_uring_prep_cancel64(sqe, tag(s, WEIR_OP_RECV), 0);
+		io_uring_sqe_set_data64(sqe, 0);
+	}
+}
+
+void weir__sock_resume(struct weir_sock *s)
+{
+	if (s->recv_want)
+		return;
+	s->recv_want = true;
+	weir__sock_arm_recv(s);
+}
+
+void weir__sock_flush(struct weir_sock *s)
+{
+	struct io_uring_sqe *sqe;
+	unsigned n;
+
+	if (s->sending || s->closed || s->out.bytes == 0)
+		return;
+	n = weir_outq_iov(&s->out, s->iov, WEIR_SOCK_IOV);
+	s->msg.msg_iovlen = n;
+	sqe = weir__sqe(s->r);
+	io_uring_prep_sendmsg(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, tag(s, WEIR_OP_SEND));
+	s->sending = true;
+	s->ops++;
+}
+
+static void sock_dead(struct weir_sock *s)
+{
+	struct weir_reactor *r = s->r;
+
+	s->dead_queued = true;
+	s->dead_next = r->dead;
+	r->dead = s;
+}
+
+void weir__sock_close(struct weir_sock *s)
+{
+	struct weir_reactor *r = s->r;
+	struct io_uring_sqe *sqe;
+
+	if (s->closed)
+		return;
+	s->closed = true;
+	weir_timer_cancel(&r->wheel, &s->timer);
+	if (s->ops != 0) {
+		/* Completions of everything in flight still arrive (most with
+		 * -ECANCELED); the object is freed after the last one. */
+		sqe = weir__sqe(r);
+		io_uring_prep_cancel_fd(sqe, s->fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, 0);
+	} else {
+		sock_dead(s);
+	}
+}
+
+size_t weir__head_view(struct weir_sock *s, const char **p)
+{
+	struct weir_reactor *r = s->r;
+	struct weir_headbuf *hb = &s->hb;
+	size_t want, pos;
+	uint32_t i;
+
+	if (hb->len == 0 && s->in.count <= 1)
+		return weir_inq_peek(&s->in, &r->pool, p, NULL);
+	/* Split across buffers: copy what is new into the coalescing buffer. */
+	if (hb->buf == NULL) {
+		hb->buf = weir_malloc(WEIR_HEADBUF_MAX);
+		if (hb->buf == NULL)
+			return 0;
+	}
+	want = WEIR_MIN(s->in.bytes, (size_t)WEIR_HEADBUF_MAX);
+	pos = 0;
+	for (i = 0; i < s->in.count && pos < want; i++) {
+		const struct weir_rseg *seg = weir_inq_seg(&s->in, i);
+		size_t from = pos, to = WEIR_MIN(pos + seg->len, want);
+
+		if (to > hb->len) {
+			size_t start = WEIR_MAX(from, (size_t)hb->len);
+
+			memcpy(hb->buf + start,
+			       weir_buf_ptr(&r->pool, seg->bid) + seg->off + (start - from),
+			       to - start);
+		}
+		pos = to;
+	}
+	hb->len = (uint32_t)want;
+	*p = hb->buf;
+	return want;
+}
+
+void weir__head_reset(struct weir_sock *s)
+{
+	s->hb.len = 0;
+}
+
+static void sock_free(struct weir_sock *s)
+{
+	struct weir_reactor *r = s->r;
+
+	close(s->fd);
+	weir_inq_free(&s->in, &r->pool);
+	weir_outq_free(&s->out, &r->pool);
+	weir_free(s->hb.buf);
+	r->nsocks--;
+	if (s->role == WEIR_SOCK_CLIENT)
+		weir__client_free(weir_container_of(s, struct weir_client, s));
+	else
+		weir__upstream_free(weir_container_of(s, struct weir_upconn, s));
+}
+
+static void reap_dead(struct weir_reactor *r)
+{
+	while (r->dead != NULL) {
+		struct weir_sock *s = r->dead;
+
+		r->dead = s->dead_next;
+		sock_free(s);
+	}
+}
+
+/* ---- listeners ---------------------------------------------------------- */
+
+static void arm_accept(struct weir_reactor *r, unsigned i)
+{
+	struct io_uring_sqe *sqe = weir__sqe(r);
+
+	if (r->caps.multishot_accept)
+		io_uring_prep_multishot_accept(sqe, r->listen_fds[i], NULL, NULL, 0);
+	else
+		io_uring_prep_accept(sqe, r->listen_fds[i], NULL, NULL, 0);
+	/* The listener index rides in the pointer part of user_data. */
+	io_uring_sqe_set_data64(sqe, ((uint64_t)i << 3) | WEIR_OP_ACCEPT);
+}
+
+static void on_accept(struct weir_reactor *r, struct io_uring_cqe *cqe)
+{
+	unsigned i = (unsigned)(cqe->user_data >> 3);
+
+	if (cqe->res >= 0) {
+		if (r->stopping || r->nclients >= r->conf->max_connections) {
+			/* Clean refusal: the peer sees an orderly close. */
+			r->stats.refused++;
+			close(cqe->res);
+		} else if (weir__client_new(r, cqe->res) == NULL) {
+			close(cqe->res);
+		} else {
+			r->stats.accepted++;
+		}
+	} else if (cqe->res != -ECANCELED && cqe->res != -EBADF && cqe->res != -EINVAL) {
+		/* EMFILE, ENFILE, ENOBUFS...: keep serving; the re-arm below
+		 * retries. */
+		if (cqe->res != -EAGAIN && cqe->res != -EINTR)
+			fprintf(stderr, "weir: reactor %u: accept: %s\n", r->id, strerror(-cqe->res));
+	}
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !r->stopping && i < r->nlisten &&
+	    r->listen_fds[i] >= 0)
+		arm_accept(r, i);
+}
+
+/* ---- stop --------------------------------------------------------------- */
+
+static void stop_timeout(struct weir_timer *t)
+{
+	struct weir_reactor *r = weir_container_of(t, struct weir_reactor, stop_timer);
+
+	fprintf(stderr, "weir: reactor %u: shutdown timeout, closing %u connection%s\n", r->id,
+		r->nclients, r->nclients == 1 ? "" : "s");
+	for (struct weir_client *c = r->clients; c != NULL; c = c->next)
+		weir__sock_close(&c->s);
+}
+
+static void begin_stop(struct weir_reactor *r)
+{
+	struct weir_client *c, *next;
+
+	if (r->stopping)
+		return;
+	r->stopping = true;
+	for (unsigned i = 0; i < r->nlisten; i++) {
+		if (r->listen_fds[i] >= 0) {
+			struct io_uring_sqe *sqe = weir__sqe(r);
+
+			io_uring_prep_cancel_fd(sqe, r->listen_fds[i], IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, 0);
+			io_uring_submit(&r->ring);
+			close(r->listen_fds[i]);
+			r->listen_fds[i] = -1;
+		}
+	}
+	for (c = r->clients; c != NULL; c = next) {
+		next = c->next;
+		weir__client_stop(c);
+	}
+	weir__upstream_close_idle(r);
+	weir_timer_init(&r->stop_timer, stop_timeout);
+	weir_timer_arm(&r->wheel, &r->stop_timer, weir__now(r) + r->conf->shutdown_timeout_ms);
+}
+
+static void arm_wake(struct weir_reactor *r)
+{
+	struct io_uring_sqe *sqe = weir__sqe(r);
+
+	io_uring_prep_read(sqe, r->wake_fd, &r->wake_val, sizeof(r->wake_val), 0);
+	io_uring_sqe_set_data64(sqe, tag(r, WEIR_OP_WAKE));
+}
+
+void weir_reactor_stop(struct weir_reactor *r)
+{
+	uint64_t one = 1;
+
+	if (write(r->wake_fd, &one, sizeof(one)) < 0)
+		fprintf(stderr, "weir: reactor %u: wake: %s\n", r->id, strerror(errno));
+}
+
+/* ---- loop --------------------------------------------------------------- */
+
+static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	enum weir_op op = (enum weir_op)(ud & WEIR_OP_MASK);
+	struct weir_sock *s;
+
+	switch (op) {
+	case WEIR_OP_IGNORE:
+		return;
+	case WEIR_OP_ACCEPT:
+		on_accept(r, cqe);
+		return;
+	case WEIR_OP_WAKE:
+		begin_stop(r);
+		return;
+	default:
+		break;
+	}
+	s = (struct weir_sock *)(uintptr_t)(ud & ~(uint64_t)WEIR_OP_MASK);
+	switch (op) {
+	case WEIR_OP_RECV: {
+		bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+		int res = cqe->res;
+
+		if (!more) {
+			s->recv_armed = false;
+			s->ops--;
+		}
+		if (res > 0) {
+			uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+
+			weir_buf_take(&r->pool, bid);
+			if (s->closed || weir_inq_push(&s->in, bid, (uint32_t)res) != 0) {
+				weir_buf_unref(&r->pool, bid);
+				if (!s->closed)
+					weir__sock_close(s);
+				break;
+			}
+		} else if (res == -ENOBUFS) {
+			r->pool.exhausted++;
+			if (!s->closed && !s->starved) {
+				s->starved = true;
+				s->starved_next = r->starved;
+				r->starved = s;
+			}
+			break;
+		} else if (res == -ECANCELED && !s->closed) {
+			/* paused (or cancelled by a stale cancel: re-armed below) */
+			weir__sock_arm_recv(s);
+			break;
+		}
+		if (s->closed)
+			break;
+		if (s->role == WEIR_SOCK_CLIENT)
+			weir__client_on_recv(weir_container_of(s, struct weir_client, s), res);
+		else
+			weir__upstream_on_recv(weir_container_of(s, struct weir_upconn, s), res);
+		/* Multishot ended (or single-shot mode): arm again unless the
+		 * handler paused, closed, or the peer finished sending. */
+		if (!more && res > 0)
+			weir__sock_arm_recv(s);
+		break;
+	}
+	case WEIR_OP_SEND:
+		s->ops--;
+		s->sending = false;
+		if (s->closed)
+			break;
+		if (s->role == WEIR_SOCK_CLIENT)
+			weir__client_on_send(weir_container_of(s, struct weir_client, s), cqe->res);
+		else
+			weir__upstream_on_send(weir_container_of(s, struct weir_upconn, s), cqe->res);
+		break;
+	case WEIR_OP_CONNECT:
+		s->ops--;
+		if (s->closed)
+			break;
+		weir__upstream_on_connect(weir_container_of(s, struct weir_upconn, s), cqe->res);
+		break;
+	default:
+		break;
+	}
+	if (s->closed && s->ops == 0 && !s->dead_queued)
+		sock_dead(s);
+}
+
+static void rearm_starved(struct weir_reactor *r)
+{
+	struct weir_sock *s = r->starved;
+
+	r->starved = NULL;
+	while (s != NULL) {
+		struct weir_sock *next = s->starved_next;
+
+		s->starved = false;
+		s->starved_next = NULL;
+		weir__sock_arm_recv(s);
+		s = next;
+	}
+}
+
+static void run(struct weir_reactor *r)
+{
+	struct __kernel_timespec ts;
+
+	while (!r->done) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		int64_t tmo;
+		int ret;
+
+		if (weir_bufpool_flush(&r->pool) != 0 && r->starved != NULL)
+			rearm_starved(r);
+		tmo = weir_wheel_timeout(&r->wheel);
+		if (tmo >= 0) {
+			ts.tv_sec = tmo / 1000;
+			ts.tv_nsec = (tmo % 1000) * 1000000;
+			ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
+		} else {
+			ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, NULL, NULL);
+		}
+		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
+			fprintf(stderr, "weir: reactor %u: io_uring_enter: %s\n", r->id,
+				strerror(-ret));
+			break;
+		}
+		r->wheel.now = weir_now_ms();
+		io_uring_for_each_cqe(&r->ring, head, cqe) {
+			dispatch(r, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&r->ring, n);
+		r->stats.cqes += n;
+		r->stats.loops++;
+		weir_wheel_advance(&r->wheel, weir_now_ms());
+		reap_dead(r);
+		if (r->stopping && r->nsocks == 0)
+			r->done = true;
+	}
+}
+
+int weir_listener_open(const struct weir_addr *a)
+{
+	int fd, one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Accepted sockets inherit TCP_NODELAY from the listener on Linux,
+	 * which saves a setsockopt per connection. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, 4096) != 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int reactor_init(struct weir_reactor *r)
+{
+	int ret;
+
+	weir_alloc_thread_init();
+	if (r->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(r->cpu, &set);
+		ret = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (ret != 0)
+			return -ret;
+	}
+	ret = weir_uring_init(&r->ring, RING_ENTRIES, &r->caps);
+	if (ret < 0)
+		return ret;
+	ret = weir_bufpool_init(&r->pool, &r->ring, POOL_BGID, POOL_BUFS, POOL_BUFSZ);
+	if (ret < 0)
+		goto fail_ring;
+	r->ups = weir_calloc(r->conf->nupstreams + 1, sizeof(*r->ups));
+	if (r->ups == NULL) {
+		ret = -ENOMEM;
+		goto fail_pool;
+	}
+	for (unsigned i = 0; i < r->conf->nupstreams; i++) {
+		r->ups[i].servers = weir_calloc(r->conf->upstreams[i].nservers,
+						sizeof(*r->ups[i].servers));
+		if (r->ups[i].servers == NULL) {
+			ret = -ENOMEM;
+			goto fail_pool;
+		}
+		/* Spread reactors over the servers from the first request. */
+		r->ups[i].rr = r->id;
+	}
+	weir_wheel_init(&r->wheel, weir_now_ms());
+	for (unsigned i = 0; i < r->nlisten; i++)
+		arm_accept(r, i);
+	arm_wake(r);
+	return 0;
+
+fail_pool:
+	weir_bufpool_destroy(&r->pool, &r->ring);
+fail_ring:
+	io_uring_queue_exit(&r->ring);
+	return ret;
+}
+
+static void reactor_fini(struct weir_reactor *r)
+{
+	for (unsigned i = 0; i < r->nlisten; i++)
+		if (r->listen_fds[i] >= 0)
+			close(r->listen_fds[i]);
+	if (r->ups != NULL) {
+		for (unsigned i = 0; i < r->conf->nupstreams; i++)
+			weir_free(r->ups[i].servers);
+		weir_free(r->ups);
+	}
+	weir_bufpool_destroy(&r->pool, &r->ring);
+	io_uring_queue_exit(&r->ring);
+}
+
+/* Thread entry. The ring is created here, by the thread that will be its
+ * only submitter (IORING_SETUP_SINGLE_ISSUER). */
+void *weir_reactor_thread(void *arg)
+{
+	struct weir_reactor *r = arg;
+
+	r->init_error = reactor_init(r);
+	sem_post(r->ready);
+	if (r->init_error != 0)
+		return NULL;
+	run(r);
+	reactor_fini(r);
+	return NULL;
+}

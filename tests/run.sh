@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs weir's whole test suite: unit, integration (real binaries), fuzz
+# corpus replay and the slow tests.
+#   bash tests/run.sh               # build/ (debugoptimized)
+#   bash tests/run.sh --sanitize    # build-asan/ with -Db_sanitize=address,undefined
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=build
+opts=()
+if [ "${1:-}" = "--sanitize" ]; then
+	dir=build-asan
+	opts=(-Db_sanitize=address,undefined -Db_lundef=false)
+	shift
+fi
+[ -f "$dir/build.ninja" ] || meson setup "$dir" "${opts[@]}" >/dev/null
+ninja -C "$dir"
+meson test -C "$dir" --print-errorlogs --num-processes 2 "$@"
