@@ -583,6 +583,8 @@ void weir__client_on_send(struct weir_client *c, int res)
 	}
 	if (c->state == WEIR_C_WAIT)
 		weir_timer_cancel(&r->wheel, &c->s.timer);
+	else if (c->state == WEIR_C_HEAD && !c->head_started)
+		set_deadline(c, r->conf->keepalive_timeout_ms);
 }
 
 void weir__client_response_head(struct weir_client *c, const struct weir_h1_response *res)

@@ -120,6 +120,14 @@ void weir__sock_close(struct weir_sock *s)
 		return;
 	s->closed = true;
 	weir_timer_cancel(&r->wheel, &s->timer);
+	if (s->starved) {
+		struct weir_sock **pp = &r->starved;
+
+		while (*pp != s)
+			pp = &(*pp)->starved_next;
+		*pp = s->starved_next;
+		s->starved = false;
+	}
 	if (s->ops != 0) {
 		/* Completions of everything in flight still arrive (most with
 		 * -ECANCELED); the object is freed after the last one. */
