@@ -84,7 +84,7 @@ enum weir_host_match {
 };
 
 enum weir_path_match {
-	WEIR_PATH_ANY = 0,              /* catch-all */
+	WEIR_PATH_ANY = 0,              /* catch-all (no path key, or path_prefix: /) */
 	WEIR_PATH_EXACT,                /* path (without query) equals */
 	WEIR_PATH_PREFIX,               /* path starts with */
 	WEIR_PATH_REGEX,                /* PCRE2 (JIT) match on the path without query */
@@ -96,9 +96,10 @@ struct weir_conf_header {
 };
 
 struct weir_conf_route {
-	char *name;
+	char *name;                     /* default "route<N>", N its 1-based position */
 	enum weir_host_match host_match;
-	char *host;                     /* lower-case; for SUFFIX: ".example.com" */
+	char *host;                     /* lower-case, no trailing dot; for SUFFIX:
+	                                   ".example.com"; ANY: NULL */
 	size_t host_len;
 	enum weir_path_match path_match;
 	char *path;                     /* EXACT/PREFIX: the path; REGEX: the pattern */
@@ -115,7 +116,7 @@ struct weir_conf_route {
 		int status;
 		struct weir_conf_header *headers;
 		unsigned nheaders;
-		char *body;
+		char *body;             /* NULL if absent; else also NUL-terminated */
 		size_t body_len;
 	} ret;
 	unsigned index;                 /* position in the file (ties by order) */
@@ -158,6 +159,14 @@ int weir_addr_parse(const char *text, struct weir_addr *out);
 
 /* Parse a CPU list "0-3,6" into set. 0 or -1. */
 int weir_cpulist_parse(const char *text, cpu_set_t *set);
+
+/* Parse a duration ("100ms", "1s", "5m", "1h"; a bare number is seconds)
+ * into milliseconds. 0, or -1 on bad syntax or overflow. */
+int weir_duration_parse(const char *text, uint64_t *ms);
+
+/* Parse a size ("512", "64k", "1m", "1g"; k/m/g in either case are powers of
+ * 1024) into bytes. 0, or -1 on bad syntax or overflow. */
+int weir_size_parse(const char *text, uint64_t *bytes);
 
 void weir_conf_free(struct weir_conf *conf);
 

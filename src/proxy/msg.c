@@ -27,7 +27,8 @@ static inline void put_slice(struct wbuf *b, weir_slice_t s)
 	put(b, s.ptr, s.len);
 }
 
-#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+/* lit must be a string literal: sizeof of anything else is a pointer's */
+#define PUT_LIT(b, lit) put((b), "" lit, sizeof(lit) - 1)
 
 static void put_u64(struct wbuf *b, uint64_t v)
 {
@@ -209,8 +210,10 @@ char *weir__build_response_head(const struct weir_h1_response *res, int client_m
 				put_slice(&b, h->name);
 				PUT_LIT(&b, ": ");
 				put_slice(&b, h->value);
-				PUT_LIT(&b, res->minor_version == 0 ? ", 1.0 " VIA_TOKEN "\r\n"
-								    : ", 1.1 " VIA_TOKEN "\r\n");
+				if (res->minor_version == 0)
+					PUT_LIT(&b, ", 1.0 " VIA_TOKEN "\r\n");
+				else
+					PUT_LIT(&b, ", 1.1 " VIA_TOKEN "\r\n");
 				continue;
 			}
 			break;
@@ -232,9 +235,12 @@ char *weir__build_response_head(const struct weir_h1_response *res, int client_m
 		put_slice(&b, h->value);
 		PUT_LIT(&b, "\r\n");
 	}
-	if (last_via < 0)
-		PUT_LIT(&b, res->minor_version == 0 ? "Via: 1.0 " VIA_TOKEN "\r\n"
-						    : "Via: 1.1 " VIA_TOKEN "\r\n");
+	if (last_via < 0) {
+		if (res->minor_version == 0)
+			PUT_LIT(&b, "Via: 1.0 " VIA_TOKEN "\r\n");
+		else
+			PUT_LIT(&b, "Via: 1.1 " VIA_TOKEN "\r\n");
+	}
 	if (frame == WEIR_FRAME_LENGTH) {
 		PUT_LIT(&b, "Content-Length: ");
 		put_u64(&b, res->content_length);
