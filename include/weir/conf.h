@@ -70,7 +70,7 @@ struct weir_conf_upstream {
 	struct weir_addr *servers;
 	unsigned nservers;
 	enum weir_balance balance;
-	unsigned keepalive;             /* default 32 */
+	unsigned keepalive;             /* default 128 */
 	uint32_t connect_timeout_ms;    /* default 1000 */
 	uint32_t read_timeout_ms;       /* default 30000 */
 	uint32_t send_timeout_ms;       /* default 30000 */

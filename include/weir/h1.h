@@ -51,6 +51,31 @@
  *    with Content-Length: 502; TE ending in chunked: chunked; TE present but
  *    not ending in chunked: read until close; else Content-Length; else read
  *    until close. Invalid or differing Content-Length: 502.
+ *
+ * Details the rules above leave open (fixed by src/http/h1.c):
+ *  - the request-line limit counts the line without its CRLF (and without the
+ *    tolerated leading CRLF); the header-block limit counts the field lines
+ *    and the final empty line. A status line has the request-line limit.
+ *  - parsing is prefix-consistent: on any prefix of a message the result is
+ *    NEED_MORE or exactly the result on the whole message.
+ *  - Host: an empty value, userinfo, an empty port or a port over 65535 is
+ *    400. Absolute-form "http://h" gets ->path "/" (a slice of the "/" in
+ *    "HTTP/1.x", so still inside the buffer); "http://h?q" is 400 (its
+ *    origin-form "/?q" is not in the buffer). Schemes other than http and
+ *    https: 400.
+ *  - Connection options are tokens (else 400); naming Content-Length or
+ *    Transfer-Encoding is 400 (responses: 502), naming Host 400 (requests);
+ *    more than WEIR_H1_MAX_HEADERS options naming fields: 400, which keeps
+ *    the hop-by-hop marking O(fields * options) bounded.
+ *  - Expect: a comma list whose every element is 100-continue; anything else,
+ *    the empty value included, is 417.
+ *  - Transfer-Encoding: empty list elements are ignored; "chunked" with
+ *    parameters is 400. Responses: "chunked" twice, or Transfer-Encoding in
+ *    an HTTP/1.0 response (RFC 9112 6.1, faulty framing), is 502.
+ *  - responses without a body report content_length 0, whatever their
+ *    Content-Length field says (it is still validated).
+ *  - chunked: whitespace after the size is allowed only before a ';'
+ *    extension; trailer fields follow the header-field syntax (no obs-fold).
  */
 #ifndef WEIR_H1_H
 #define WEIR_H1_H

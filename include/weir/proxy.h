@@ -262,7 +262,10 @@ void weir__upstream_on_send(struct weir_upconn *u, int res);
 void weir__upstream_on_connect(struct weir_upconn *u, int res);
 void weir__upstream_free(struct weir_upconn *u);
 void weir__upstream_close_idle(struct weir_reactor *r);
+/* Flush what is queued for the upstream. */
 void weir__upstream_kick(struct weir_upconn *u);
+/* Process response bytes already received (after a pause ends). */
+void weir__upstream_kick_recv(struct weir_upconn *u);
 
 /* msg.c: message heads weir writes */
 char *weir__build_request_head(const struct weir_h1_request *req, const char *client_ip,

@@ -303,7 +303,7 @@ static struct weir_conf *conf_new(const char *source)
 static void upstream_defaults(struct weir_conf_upstream *u, unsigned index)
 {
 	u->balance = WEIR_BALANCE_ROUND_ROBIN;
-	u->keepalive = 32;
+	u->keepalive = 128;
 	u->connect_timeout_ms = 1000;
 	u->read_timeout_ms = 30000;
 	u->send_timeout_ms = 30000;

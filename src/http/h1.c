@@ -148,6 +148,9 @@ static const char *skip_value(const char *p, const char *end)
 		p++;
 	}
 #endif
+	while (end - p >= 4 && WEIR__IS(p[0], WEIR__C_VALUE) && WEIR__IS(p[1], WEIR__C_VALUE) &&
+	       WEIR__IS(p[2], WEIR__C_VALUE) && WEIR__IS(p[3], WEIR__C_VALUE))
+		p += 4;
 	while (p < end && WEIR__IS(*p, WEIR__C_VALUE))
 		p++;
 	return p;
@@ -170,6 +173,9 @@ static const char *skip_target(const char *p, const char *end)
 		p += 16;
 	}
 #endif
+	while (end - p >= 4 && WEIR__IS(p[0], WEIR__C_TARGET) && WEIR__IS(p[1], WEIR__C_TARGET) &&
+	       WEIR__IS(p[2], WEIR__C_TARGET) && WEIR__IS(p[3], WEIR__C_TARGET))
+		p += 4;
 	while (p < end && WEIR__IS(*p, WEIR__C_TARGET))
 		p++;
 	return p;
@@ -177,6 +183,43 @@ static const char *skip_target(const char *p, const char *end)
 
 static inline const char *skip_token(const char *p, const char *end)
 {
+	while (end - p >= 4 && WEIR__IS(p[0], WEIR__C_TOKEN) && WEIR__IS(p[1], WEIR__C_TOKEN) &&
+	       WEIR__IS(p[2], WEIR__C_TOKEN) && WEIR__IS(p[3], WEIR__C_TOKEN))
+		p += 4;
+	while (p < end && WEIR__IS(*p, WEIR__C_TOKEN))
+		p++;
+	return p;
+}
+
+/* skip_token for field names: nearly all are letters, digits and '-', which
+ * SSE2 checks 16 at a time; any other byte goes through the table. */
+static inline const char *skip_name(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i a1 = _mm_set1_epi8('a' - 1), z1 = _mm_set1_epi8('z' + 1);
+	const __m128i d1 = _mm_set1_epi8('0' - 1), d2 = _mm_set1_epi8('9' + 1);
+	const __m128i dash = _mm_set1_epi8('-'), c20 = _mm_set1_epi8(0x20);
+
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* | 0x20 folds only A-Z onto a-z; signed compares put
+		 * 0x80-0xff below every bound */
+		__m128i y = _mm_or_si128(x, c20);
+		__m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(y, a1), _mm_cmplt_epi8(y, z1));
+		__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, d1), _mm_cmplt_epi8(x, d2));
+		__m128i ok = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(x, dash));
+		unsigned mask = ~(unsigned)_mm_movemask_epi8(ok) & 0xffff;
+
+		if (mask == 0) {
+			p += 16;
+			continue;
+		}
+		p += __builtin_ctz(mask);
+		if (!WEIR__IS(*p, WEIR__C_TOKEN))
+			return p;
+		p++;
+	}
+#endif
 	while (end - p >= 4 && WEIR__IS(p[0], WEIR__C_TOKEN) && WEIR__IS(p[1], WEIR__C_TOKEN) &&
 	       WEIR__IS(p[2], WEIR__C_TOKEN) && WEIR__IS(p[3], WEIR__C_TOKEN))
 		p += 4;
@@ -493,7 +536,7 @@ static const char *parse_fields(const char *p, const char *end, struct msg *m)
 			return NULL;
 		}
 		name = p;
-		p = skip_token(p, end);
+		p = skip_name(p, end);
 		if (p == end)
 			return NULL;
 		if (*p != ':' || p == name) {

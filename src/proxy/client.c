@@ -80,13 +80,17 @@ static void exchange_done(struct weir_client *c)
 	weir__sock_resume(&c->s);
 }
 
-static void queue_owned(struct weir_client *c, char *buf, uint32_t len)
+/* Queues a head weir wrote. flush: send now (local responses); a proxied
+ * response head waits for the body bytes that arrived with it, so that both
+ * leave in one send (and one TCP segment for small responses). */
+static void queue_owned(struct weir_client *c, char *buf, uint32_t len, bool flush)
 {
 	if (buf == NULL || weir_outq_push_owned(&c->s.out, buf, buf, len) != 0) {
 		client_close(c);
 		return;
 	}
-	weir__sock_flush(&c->s);
+	if (flush)
+		weir__sock_flush(&c->s);
 }
 
 /* A response weir writes itself. The request body, if any, is read and
@@ -103,7 +107,7 @@ static void local_response(struct weir_client *c, int status, const struct weir_
 	c->proxying = false;
 	c->resp_started = true;
 	c->resp_done = true;
-	queue_owned(c, buf, len);
+	queue_owned(c, buf, len, true);
 	if (c->s.closed)
 		return;
 	if (c->req_done || c->close_after)
@@ -149,7 +153,10 @@ static bool send_upstream(struct weir_client *c, char *head, uint32_t len)
 		client_close(c);
 		return false;
 	}
-	weir__upstream_kick(u);
+	/* With a body, the head leaves together with the first body bytes
+	 * (pump_body kicks the upstream). */
+	if (c->req_done)
+		weir__upstream_kick(u);
 	return true;
 }
 
@@ -561,8 +568,13 @@ void weir__client_on_send(struct weir_client *c, int res)
 		return;
 	}
 	weir_outq_consume(&c->s.out, &r->pool, (size_t)res);
-	if (c->u != NULL && !c->u->s.recv_want && c->s.out.bytes < WEIR_OUTQ_LOW)
+	if (c->u != NULL && !c->u->s.recv_want && c->s.out.bytes < WEIR_OUTQ_LOW) {
 		weir__sock_resume(&c->u->s);
+		/* bytes already received from the upstream move now */
+		weir__upstream_kick_recv(c->u);
+		if (c->s.closed)
+			return;
+	}
 	if (c->s.out.bytes != 0) {
 		weir__sock_flush(&c->s);
 		set_deadline(c, SEND_TIMEOUT_MS);
@@ -609,7 +621,7 @@ void weir__client_response_head(struct weir_client *c, const struct weir_h1_resp
 	count_status(c, res->status);
 	buf = weir__build_response_head(res, c->minor, c->method == WEIR_M_HEAD, frame,
 					c->close_after || R(c)->stopping, &len);
-	queue_owned(c, buf, len);
+	queue_owned(c, buf, len, false);
 }
 
 void weir__client_response_data(struct weir_client *c, const char *p, uint32_t len,

@@ -338,6 +338,12 @@ static void up_process(struct weir_upconn *u)
 		update_timer(u);
 }
 
+void weir__upstream_kick_recv(struct weir_upconn *u)
+{
+	if (u->state == WEIR_U_ACTIVE && !u->s.closed && u->s.in.bytes != 0)
+		up_process(u);
+}
+
 void weir__upstream_on_recv(struct weir_upconn *u, int res)
 {
 	if (u->state == WEIR_U_IDLE) {

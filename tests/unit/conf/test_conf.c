@@ -342,7 +342,7 @@ static void test_full(void)
 	u = &c->upstreams[1];
 	CHECK(strcmp(u->name, "other") == 0 && u->index == 1);
 	CHECK(u->nservers == 1 && strcmp(u->servers[0].text, "[::1]:9100") == 0);
-	CHECK(u->keepalive == 32 && u->connect_timeout_ms == 1000 && u->read_timeout_ms == 30000 &&
+	CHECK(u->keepalive == 128 && u->connect_timeout_ms == 1000 && u->read_timeout_ms == 30000 &&
 	      u->send_timeout_ms == 30000);
 
 	CHECK(c->nroutes == 4);
@@ -418,7 +418,7 @@ static void test_defaults(void)
 		      c->routes[0].host_match == WEIR_HOST_ANY && c->routes[0].methods == 0 &&
 		      c->routes[0].upstream == &c->upstreams[0] &&
 		      strcmp(c->routes[0].name, "route1") == 0);
-		CHECK(c->upstreams[0].keepalive == 32);
+		CHECK(c->upstreams[0].keepalive == 128);
 		weir_conf_free(c);
 	}
 	/* Anchors and aliases are plain YAML. */
@@ -640,7 +640,7 @@ static void test_default(void)
 		CHECK(c->nupstreams == 1 && strcmp(c->upstreams[0].name, "default") == 0);
 		CHECK(c->upstreams[0].nservers == 1 &&
 		      strcmp(c->upstreams[0].servers[0].text, "127.0.0.1:9000") == 0);
-		CHECK(c->upstreams[0].keepalive == 32 && c->upstreams[0].connect_timeout_ms == 1000);
+		CHECK(c->upstreams[0].keepalive == 128 && c->upstreams[0].connect_timeout_ms == 1000);
 		CHECK(c->nroutes == 1 && r->path_match == WEIR_PATH_ANY && !r->is_return &&
 		      r->upstream == &c->upstreams[0]);
 		weir_conf_free(c);
