@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=build
-opts=()
+# extra meson options, e.g. WEIR_MESON_OPTS=-Dwerror=true (CI)
+read -r -a opts <<< "${WEIR_MESON_OPTS:-}"
 if [ "${1:-}" = "--sanitize" ]; then
 	dir=build-asan
-	opts=(-Db_sanitize=address,undefined -Db_lundef=false)
+	opts+=(-Db_sanitize=address,undefined -Db_lundef=false)
 	shift
 fi
 [ -f "$dir/build.ninja" ] || meson setup "$dir" "${opts[@]}" >/dev/null

@@ -48,9 +48,11 @@
  *    (no tunnelling yet).
  *  - framing (responses): status is 3 digits 100-599; HEAD responses, 1xx,
  *    204 and 304 have no body whatever their fields say; Transfer-Encoding
- *    with Content-Length: 502; TE ending in chunked: chunked; TE present but
- *    not ending in chunked: read until close; else Content-Length; else read
- *    until close. Invalid or differing Content-Length: 502.
+ *    with Content-Length: 502; TE exactly "chunked": chunked; any other
+ *    transfer coding (gzip, chunked / chunked, gzip / gzip): 502, because
+ *    weir re-frames bodies and drops Transfer-Encoding, so it could not pass
+ *    the coding on; else Content-Length; else read until close. Invalid or
+ *    differing Content-Length: 502.
  *
  * Details the rules above leave open (fixed by src/http/h1.c):
  *  - the request-line limit counts the line without its CRLF (and without the

@@ -979,6 +979,12 @@ int weir_h1_parse_response(const char *buf, size_t len, bool is_head,
 		fail(&m, 502, "chunked applied more than once");
 		goto error;
 	}
+	if (m.te_other) {
+		/* weir re-frames bodies and drops Transfer-Encoding: a coding
+		 * other than chunked could not be passed on honestly. */
+		fail(&m, 502, "unsupported transfer coding");
+		goto error;
+	}
 	if (is_head || res->status < 200 || res->status == 204 || res->status == 304) {
 		res->body = WEIR_H1_BODY_NONE;
 	} else if (m.has_te) {
