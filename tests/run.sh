@@ -13,6 +13,10 @@ if [ "${1:-}" = "--sanitize" ]; then
 	opts+=(-Db_sanitize=address,undefined -Db_lundef=false)
 	shift
 fi
-[ -f "$dir/build.ninja" ] || meson setup "$dir" "${opts[@]}" >/dev/null
+if [ -f "$dir/build.ninja" ]; then
+	[ ${#opts[@]} -eq 0 ] || meson configure "$dir" "${opts[@]}" >/dev/null
+else
+	meson setup "$dir" "${opts[@]}" >/dev/null
+fi
 ninja -C "$dir"
 meson test -C "$dir" --print-errorlogs --num-processes 2 "$@"
