@@ -17,8 +17,8 @@
 # default 64 = --connections): weir gets a generated configuration equal to its
 # embedded one (one catch-all route, one upstream) except for that pool size.
 # --embedded runs weir exactly as `weir --upstream HOST:PORT` instead, whose
-# pool keeps 32 idle connections: with more client connections than that, it
-# closes and reopens upstream connections under load, and so does the figure.
+# pool keeps 128 idle connections per reactor (nginx then gets keepalive 128);
+# with more client connections than the pool, a proxy reconnects under load.
 #
 # Exit status: 0 when every run was clean; 1 when any run saw socket errors,
 # non-2xx/3xx responses, or a proxy died; 2 on a usage or setup error.
@@ -78,7 +78,7 @@ done
 [[ $path == /* ]] || die "--path must start with '/'"
 keepalive=${keepalive:-$connections}
 [[ $keepalive =~ ^[0-9]+$ ]] || die "--keepalive: a number"
-[[ $embedded -eq 0 ]] || keepalive=32 # what weir's embedded configuration keeps
+[[ $embedded -eq 0 ]] || keepalive=128 # what weir's embedded configuration keeps
 
 for tool in wrk taskset ss awk curl; do
 	command -v "$tool" >/dev/null || die "$tool not found"

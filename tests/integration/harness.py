@@ -544,6 +544,16 @@ class Conn:
 
     def _read_chunked_body(self, r):
         parts = []
+        try:
+            self._read_chunks(r, parts)
+        except TestFailure as ex:
+            raise TestFailure("%s -- while reading a chunked body (status %d), after %d body bytes "
+                              "in %d chunks" % (ex, r.status, sum(map(len, parts)), len(parts)))
+        except ConnClosed as ex:
+            raise ConnClosed("%s -- in a chunked body (status %d), after %d body bytes in %d chunks"
+                             % (ex, r.status, sum(map(len, parts)), len(parts)), ex.partial)
+
+    def _read_chunks(self, r, parts):
         total = 0
         while True:
             line = self._read_line("chunk size", parts)

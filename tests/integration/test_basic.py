@@ -126,6 +126,20 @@ def test_response_framings(e):
                 h.body_sha(r2, "request after " + target)
 
 
+def test_chunked_many_small_chunks(e):
+    # responses and requests made of thousands of small chunks
+    for q, n in (("size=3000000&chunked=1&chunk=64", 3000000), ("size=200000&chunked=1&chunk=1", 200000),
+                 ("size=3000000&chunked=1&chunk=1000", 3000000)):
+        target = "/o/small-chunks?" + q
+        with h.Conn(e.port) as c:
+            r = c.request("GET", target)
+            h.status(r, 200, "via weir " + target)
+            h.pattern_check(r.body, n, "via weir " + target)
+    body = h.rand_bytes(1000000, seed=16)
+    r = h.request(e.port, "POST", "/o/small-chunks-up", body=body, chunked=True, chunk_sizes=16)
+    _check_upload(r, body, "POST 1 MB in 16-byte chunks")
+
+
 def test_no_body_statuses(e):
     with h.Conn(e.port) as c:
         for st in (204, 304):
@@ -352,7 +366,8 @@ def test_still_alive(e):
 
 if __name__ == "__main__":
     h.main([test_get, test_get_keepalive_sequence, test_head, test_post_put_content_length,
-            test_post_put_chunked, test_response_framings, test_no_body_statuses,
+            test_post_put_chunked, test_response_framings, test_chunked_many_small_chunks,
+            test_no_body_statuses,
             test_other_statuses, test_return_route, test_no_route_404, test_forwarded_headers,
             test_forwarded_minimal, test_response_headers, test_http10_client,
             test_connection_close_client, test_config_check, test_version, test_still_alive],

@@ -90,7 +90,7 @@ def drop_conn():
 
 def run_job(e, j):
     what = "%s #%d (%d bytes%s)" % ("upload" if j["kind"] == "up" else "download", j["i"], j["n"],
-                                    ", chunked" if j["chunked"] else "")
+                                    ", chunked, chunk %s" % j["chunk"] if j["chunked"] else "")
     try:
         if j["kind"] == "up":
             _upload(e, j, what)
