@@ -30,6 +30,28 @@ static inline void put_slice(struct wbuf *b, weir_slice_t s)
 /* lit must be a string literal: sizeof of anything else is a pointer's */
 #define PUT_LIT(b, lit) put((b), "" lit, sizeof(lit) - 1)
 
+/* "Name: value" without the line end, so that a caller may append. */
+static void put_field_open(struct wbuf *b, const struct weir_h1_header *h)
+{
+	put_slice(b, h->name);
+	PUT_LIT(b, ": ");
+	put_slice(b, h->value);
+}
+
+/* Via for a message received as HTTP/1.<minor>: ", 1.x weir" appended to
+ * the last Via field (append), or a new field. */
+static void put_via(struct wbuf *b, int minor, bool append)
+{
+	if (append)
+		PUT_LIT(b, ", ");
+	else
+		PUT_LIT(b, "Via: ");
+	if (minor == 0)
+		PUT_LIT(b, "1.0 " VIA_TOKEN "\r\n");
+	else
+		PUT_LIT(b, "1.1 " VIA_TOKEN "\r\n");
+}
+
 static void put_u64(struct wbuf *b, uint64_t v)
 {
 	char tmp[24];
@@ -119,9 +141,7 @@ char *weir__build_request_head(const struct weir_h1_request *req, const char *cl
 			break;
 		case WEIR_H_X_FORWARDED_FOR:
 			if ((int)i == last_xff) {
-				put_slice(&b, h->name);
-				PUT_LIT(&b, ": ");
-				put_slice(&b, h->value);
+				put_field_open(&b, h);
 				PUT_LIT(&b, ", ");
 				put(&b, client_ip, iplen);
 				PUT_LIT(&b, "\r\n");
@@ -130,13 +150,8 @@ char *weir__build_request_head(const struct weir_h1_request *req, const char *cl
 			break;
 		case WEIR_H_VIA:
 			if ((int)i == last_via) {
-				put_slice(&b, h->name);
-				PUT_LIT(&b, ": ");
-				put_slice(&b, h->value);
-				if (req->minor_version == 0)
-					PUT_LIT(&b, ", 1.0 " VIA_TOKEN "\r\n");
-				else
-					PUT_LIT(&b, ", 1.1 " VIA_TOKEN "\r\n");
+				put_field_open(&b, h);
+				put_via(&b, req->minor_version, true);
 				continue;
 			}
 			break;
@@ -145,9 +160,7 @@ char *weir__build_request_head(const struct weir_h1_request *req, const char *cl
 			 * X-Forwarded-Proto (replaced) */
 			continue;
 		}
-		put_slice(&b, h->name);
-		PUT_LIT(&b, ": ");
-		put_slice(&b, h->value);
+		put_field_open(&b, h);
 		PUT_LIT(&b, "\r\n");
 	}
 	if (last_xff < 0) {
@@ -156,12 +169,8 @@ char *weir__build_request_head(const struct weir_h1_request *req, const char *cl
 		PUT_LIT(&b, "\r\n");
 	}
 	PUT_LIT(&b, "X-Forwarded-Proto: http\r\n");
-	if (last_via < 0) {
-		if (req->minor_version == 0)
-			PUT_LIT(&b, "Via: 1.0 " VIA_TOKEN "\r\n");
-		else
-			PUT_LIT(&b, "Via: 1.1 " VIA_TOKEN "\r\n");
-	}
+	if (last_via < 0)
+		put_via(&b, req->minor_version, false);
 	if (frame == WEIR_FRAME_LENGTH) {
 		PUT_LIT(&b, "Content-Length: ");
 		put_u64(&b, length);
@@ -207,13 +216,8 @@ char *weir__build_response_head(const struct weir_h1_response *res, int client_m
 			break;
 		case WEIR_H_VIA:
 			if ((int)i == last_via) {
-				put_slice(&b, h->name);
-				PUT_LIT(&b, ": ");
-				put_slice(&b, h->value);
-				if (res->minor_version == 0)
-					PUT_LIT(&b, ", 1.0 " VIA_TOKEN "\r\n");
-				else
-					PUT_LIT(&b, ", 1.1 " VIA_TOKEN "\r\n");
+				put_field_open(&b, h);
+				put_via(&b, res->minor_version, true);
 				continue;
 			}
 			break;
@@ -230,17 +234,11 @@ char *weir__build_response_head(const struct weir_h1_response *res, int client_m
 		default:
 			continue;
 		}
-		put_slice(&b, h->name);
-		PUT_LIT(&b, ": ");
-		put_slice(&b, h->value);
+		put_field_open(&b, h);
 		PUT_LIT(&b, "\r\n");
 	}
-	if (last_via < 0) {
-		if (res->minor_version == 0)
-			PUT_LIT(&b, "Via: 1.0 " VIA_TOKEN "\r\n");
-		else
-			PUT_LIT(&b, "Via: 1.1 " VIA_TOKEN "\r\n");
-	}
+	if (last_via < 0)
+		put_via(&b, res->minor_version, false);
 	if (frame == WEIR_FRAME_LENGTH) {
 		PUT_LIT(&b, "Content-Length: ");
 		put_u64(&b, res->content_length);
