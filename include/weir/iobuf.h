@@ -55,6 +55,16 @@ struct weir_outq {
 };
 
 int weir_inq_push(struct weir_inq *q, uint16_t bid, uint32_t len);
+
+/* Like weir_inq_push, but a small segment (<= WEIR_INQ_COMPACT_MAX bytes) is
+ * copied behind the tail segment's bytes when its buffer has room, and its
+ * own buffer is returned at once. This bounds the buffers a connection can
+ * pin by trickling bytes (one header byte per second pins one 16 KiB buffer
+ * per byte otherwise) at the cost of copying small receives only. The
+ * receive queue must be the only writer of the tail buffer's free space —
+ * true for buffers weir received into. */
+#define WEIR_INQ_COMPACT_MAX 1024u
+int weir_inq_push_compact(struct weir_inq *q, struct weir_bufpool *p, uint16_t bid, uint32_t len);
 /* The head segment's bytes; returns 0 when the queue is empty. */
 static inline size_t weir_inq_peek(const struct weir_inq *q, const struct weir_bufpool *p,
 				   const char **ptr, uint16_t *bid)

@@ -49,6 +49,20 @@ enum weir_op {
  * WEIR_INQ_HIGH pauses that connection's own receive. */
 #define WEIR_OUTQ_HIGH (256u * 1024u)
 #define WEIR_OUTQ_LOW (64u * 1024u)
+/* Segments count too: a peer sending 1-byte chunks makes many small
+ * segments, and segment memory must stay bounded like byte counts. */
+#define WEIR_OUTQ_HIGH_SEGS 4096u
+#define WEIR_OUTQ_LOW_SEGS 1024u
+
+static inline bool weir_outq_full(const struct weir_outq *q)
+{
+	return q->bytes > WEIR_OUTQ_HIGH || q->count > WEIR_OUTQ_HIGH_SEGS;
+}
+
+static inline bool weir_outq_drained(const struct weir_outq *q)
+{
+	return q->bytes < WEIR_OUTQ_LOW && q->count < WEIR_OUTQ_LOW_SEGS;
+}
 #define WEIR_INQ_HIGH (64u * 1024u)
 
 /* Largest header block the coalescing buffer holds: the parser's limits plus
@@ -250,6 +264,9 @@ void weir__client_stop(struct weir_client *c);
 void weir__client_response_head(struct weir_client *c, const struct weir_h1_response *res);
 void weir__client_response_data(struct weir_client *c, const char *p, uint32_t len,
 				uint16_t bid);
+/* Decoded chunk data found in one upstream buffer: one chunk to the client. */
+void weir__client_response_spans(struct weir_client *c, const weir_slice_t *spans, size_t ns,
+				 uint16_t bid);
 void weir__client_response_end(struct weir_client *c);
 void weir__client_upstream_failed(struct weir_client *c, int status, bool retry_ok);
 void weir__client_kick(struct weir_client *c);

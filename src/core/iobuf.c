@@ -43,6 +43,24 @@ int weir_inq_push(struct weir_inq *q, uint16_t bid, uint32_t len)
 	return 0;
 }
 
+int weir_inq_push_compact(struct weir_inq *q, struct weir_bufpool *p, uint16_t bid, uint32_t len)
+{
+	if (len <= WEIR_INQ_COMPACT_MAX && q->count != 0) {
+		struct weir_rseg *t = &q->segs[(q->head + q->count - 1) & (q->cap - 1)];
+
+		/* Bytes after the tail segment's data belong to no one: the kernel
+		 * wrote only up to there and weir holds the buffer. */
+		if (t->off + t->len + len <= p->bufsz) {
+			memcpy(weir_buf_ptr(p, t->bid) + t->off + t->len, weir_buf_ptr(p, bid), len);
+			t->len += len;
+			q->bytes += len;
+			weir_buf_unref(p, bid);
+			return 0;
+		}
+	}
+	return weir_inq_push(q, bid, len);
+}
+
 void weir_inq_consume(struct weir_inq *q, struct weir_bufpool *p, size_t n)
 {
 	WEIR_BUG_ON(n > q->bytes);

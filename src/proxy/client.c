@@ -287,27 +287,34 @@ static bool sink(struct weir_client *c, const char *p, uint32_t len, uint16_t bi
 	return weir_outq_push_ref(&c->u->s.out, &R(c)->pool, p, len, bid) == 0;
 }
 
-static bool sink_chunk(struct weir_client *c, const weir_slice_t *spans, size_t ns, uint16_t bid)
+/* One chunk made of spans of buffer bid, appended to q: weir's own
+ * chunk-size line, the data by reference, CRLF. */
+static int push_chunk(struct weir_outq *q, struct weir_bufpool *pool, const weir_slice_t *spans,
+		      size_t ns, uint16_t bid)
 {
-	struct weir_outq *q;
 	uint64_t total = 0;
 	char line[24];
 	int n;
 
-	if (!c->proxying || c->u == NULL)
-		return true;
 	for (size_t i = 0; i < ns; i++)
 		total += spans[i].len;
 	if (total == 0)
-		return true;
-	q = &c->u->s.out;
+		return 0;
 	n = snprintf(line, sizeof(line), "%" PRIx64 "\r\n", total);
 	if (weir_outq_push_inline(q, line, (uint32_t)n) != 0)
-		return false;
+		return -1;
 	for (size_t i = 0; i < ns; i++)
-		if (!sink(c, spans[i].ptr, (uint32_t)spans[i].len, bid))
-			return false;
-	return weir_outq_push_static(q, crlf, 2) == 0;
+		if (weir_outq_push_ref(q, pool, spans[i].ptr, (uint32_t)spans[i].len, bid) != 0)
+			return -1;
+	return weir_outq_push_static(q, crlf, 2);
+}
+
+static bool sink_chunk(struct weir_client *c, const weir_slice_t *spans, size_t ns, uint16_t bid)
+{
+	if (!c->proxying || c->u == NULL)
+		return true;
+	c->body_streamed = true;
+	return push_chunk(&c->u->s.out, &R(c)->pool, spans, ns, bid) == 0;
 }
 
 /* Moves request body bytes from the receive queue to the upstream (or to
@@ -358,7 +365,7 @@ static bool pump_body(struct weir_client *c)
 			body_error(c, 413, "body over the route's max_body");
 			return false;
 		}
-		if (c->proxying && c->u != NULL && c->u->s.out.bytes > WEIR_OUTQ_HIGH) {
+		if (c->proxying && c->u != NULL && weir_outq_full(&c->u->s.out)) {
 			weir__sock_pause(&c->s);
 			break;
 		}
@@ -568,7 +575,7 @@ void weir__client_on_send(struct weir_client *c, int res)
 		return;
 	}
 	weir_outq_consume(&c->s.out, &r->pool, (size_t)res);
-	if (c->u != NULL && !c->u->s.recv_want && c->s.out.bytes < WEIR_OUTQ_LOW) {
+	if (c->u != NULL && !c->u->s.recv_want && weir_outq_drained(&c->s.out)) {
 		weir__sock_resume(&c->u->s);
 		/* bytes already received from the upstream move now */
 		weir__upstream_kick_recv(c->u);
@@ -624,25 +631,33 @@ void weir__client_response_head(struct weir_client *c, const struct weir_h1_resp
 	queue_owned(c, buf, len, false);
 }
 
-void weir__client_response_data(struct weir_client *c, const char *p, uint32_t len,
-				uint16_t bid)
+void weir__client_response_spans(struct weir_client *c, const weir_slice_t *spans, size_t ns,
+				 uint16_t bid)
 {
 	struct weir_reactor *r = R(c);
 
-	if (len == 0 || c->s.closed)
+	if (c->s.closed)
 		return;
 	if (c->out_frame == WEIR_FRAME_CHUNKED) {
-		char line[24];
-		int n = snprintf(line, sizeof(line), "%" PRIx32 "\r\n", len);
-
-		if (weir_outq_push_inline(&c->s.out, line, (uint32_t)n) != 0 ||
-		    weir_outq_push_ref(&c->s.out, &r->pool, p, len, bid) != 0 ||
-		    weir_outq_push_static(&c->s.out, crlf, 2) != 0)
+		if (push_chunk(&c->s.out, &r->pool, spans, ns, bid) != 0)
 			client_close(c);
 		return;
 	}
-	if (weir_outq_push_ref(&c->s.out, &r->pool, p, len, bid) != 0)
-		client_close(c);
+	for (size_t i = 0; i < ns; i++) {
+		if (weir_outq_push_ref(&c->s.out, &r->pool, spans[i].ptr, (uint32_t)spans[i].len,
+				       bid) != 0) {
+			client_close(c);
+			return;
+		}
+	}
+}
+
+void weir__client_response_data(struct weir_client *c, const char *p, uint32_t len,
+				uint16_t bid)
+{
+	weir_slice_t span = { p, len };
+
+	weir__client_response_spans(c, &span, 1, bid);
 }
 
 void weir__client_response_end(struct weir_client *c)

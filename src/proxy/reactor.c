@@ -332,7 +332,7 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 			uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 
 			weir_buf_take(&r->pool, bid);
-			if (s->closed || weir_inq_push(&s->in, bid, (uint32_t)res) != 0) {
+			if (s->closed || weir_inq_push_compact(&s->in, &r->pool, bid, (uint32_t)res) != 0) {
 				weir_buf_unref(&r->pool, bid);
 				if (!s->closed)
 					weir__sock_close(s);

@@ -183,7 +183,7 @@ void weir__upstream_on_send(struct weir_upconn *u, int res)
 		return;
 	}
 	weir_outq_consume(&u->s.out, &R(u)->pool, (size_t)res);
-	if (c != NULL && !c->s.recv_want && u->s.out.bytes < WEIR_OUTQ_LOW &&
+	if (c != NULL && !c->s.recv_want && weir_outq_drained(&u->s.out) &&
 	    c->state == WEIR_C_BODY) {
 		weir__sock_resume(&c->s);
 		/* bytes already queued on the client side move now */
@@ -313,9 +313,7 @@ static void up_process(struct weir_upconn *u)
 				up_abort(u);
 				return;
 			}
-			for (size_t i = 0; i < ns; i++)
-				weir__client_response_data(c, spans[i].ptr, (uint32_t)spans[i].len,
-							   bid);
+			weir__client_response_spans(c, spans, ns, bid);
 			weir_inq_consume(&u->s.in, &r->pool, (size_t)n);
 			done = u->resp_chunk.done;
 		} else {
@@ -326,7 +324,7 @@ static void up_process(struct weir_upconn *u)
 			up_abort(u);
 			return;
 		}
-		if (c->s.out.bytes > WEIR_OUTQ_HIGH) {
+		if (weir_outq_full(&c->s.out)) {
 			weir__sock_pause(&u->s);
 			break;
 		}
