@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 	char err[512];
 	sigset_t sigs;
 	sem_t ready;
+	unsigned started = 0;
 	int ret, status = 0;
 
 	ret = parse_args(argc, argv, &o);
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
 	if (o.listen != NULL && o.config != NULL) {
 		if (weir_addr_parse(o.listen, &listen_override) != 0) {
 			fprintf(stderr, "weir: --listen: invalid address '%s'\n", o.listen);
+			weir_conf_free(conf);
 			return EXIT_CONFIG;
 		}
 		listens = &listen_override;
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
 	if (o.cpus != NULL) {
 		if (weir_cpulist_parse(o.cpus, &cpus) != 0 || CPU_COUNT(&cpus) == 0) {
 			fprintf(stderr, "weir: --cpus: invalid CPU list '%s'\n", o.cpus);
+			weir_conf_free(conf);
 			return EXIT_CONFIG;
 		}
 	} else if (conf->cpus_set) {
@@ -191,6 +194,7 @@ int main(int argc, char **argv)
 	ret = weir_uring_init(&probe, 8, &caps);
 	if (ret < 0) {
 		fprintf(stderr, "weir: cannot use io_uring: %s\n", weir_uring_why(ret));
+		weir_conf_free(conf);
 		return 1;
 	}
 	io_uring_queue_exit(&probe);
@@ -199,6 +203,7 @@ int main(int argc, char **argv)
 	router = weir_router_new(conf);
 	if (router == NULL) {
 		fprintf(stderr, "weir: cannot build the router\n");
+		weir_conf_free(conf);
 		return 1;
 	}
 
@@ -216,6 +221,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weir: out of memory\n");
 		return 1;
 	}
+	for (unsigned i = 0; i < workers; i++)
+		reactors[i].wake_fd = -1;
 	for (unsigned i = 0; i < workers; i++) {
 		struct weir_reactor *r = &reactors[i];
 
@@ -229,7 +236,8 @@ int main(int argc, char **argv)
 		r->wake_fd = eventfd(0, EFD_CLOEXEC);
 		if (r->listen_fds == NULL || r->wake_fd < 0) {
 			fprintf(stderr, "weir: out of resources: %s\n", strerror(errno));
-			return 1;
+			status = 1;
+			goto stop;
 		}
 		for (unsigned j = 0; j < nlisten; j++) {
 			int fd = weir_listener_open(&listens[j]);
@@ -237,25 +245,25 @@ int main(int argc, char **argv)
 			if (fd < 0) {
 				fprintf(stderr, "weir: cannot listen on %s: %s\n", listens[j].text,
 					strerror(-fd));
-				return 1;
+				status = 1;
+				goto stop;
 			}
 			r->listen_fds[j] = fd;
 		}
 		ret = pthread_create(&r->thread, NULL, weir_reactor_thread, r);
 		if (ret != 0) {
 			fprintf(stderr, "weir: cannot start reactor %u: %s\n", i, strerror(ret));
-			return 1;
+			status = 1;
+			goto stop;
 		}
 		sem_wait(&ready);
 		if (r->init_error != 0) {
 			fprintf(stderr, "weir: reactor %u: %s\n", i, weir_uring_why(r->init_error));
 			pthread_join(r->thread, NULL);
-			for (unsigned k = 0; k < i; k++)
-				weir_reactor_stop(&reactors[k]);
-			for (unsigned k = 0; k < i; k++)
-				pthread_join(reactors[k].thread, NULL);
-			return 1;
+			status = 1;
+			goto stop;
 		}
+		started++;
 	}
 	fprintf(stderr, "weir: ready: %u reactor%s, listening on", workers, workers == 1 ? "" : "s");
 	for (unsigned j = 0; j < nlisten; j++)
@@ -275,14 +283,19 @@ int main(int argc, char **argv)
 		if (sig == SIGHUP)
 			fprintf(stderr, "weir: SIGHUP: configuration reload is not implemented yet\n");
 	}
-	for (unsigned i = 0; i < workers; i++)
+stop:
+	/* Reactors that never ran leave their listeners to process exit. */
+	for (unsigned i = 0; i < started; i++)
 		weir_reactor_stop(&reactors[i]);
-	for (unsigned i = 0; i < workers; i++) {
+	for (unsigned i = 0; i < started; i++)
 		pthread_join(reactors[i].thread, NULL);
-		close(reactors[i].wake_fd);
+	for (unsigned i = 0; i < workers; i++) {
+		if (reactors[i].wake_fd >= 0)
+			close(reactors[i].wake_fd);
 		free(reactors[i].listen_fds);
 	}
-	fprintf(stderr, "weir: stopped\n");
+	if (status == 0)
+		fprintf(stderr, "weir: stopped\n");
 	free(reactors);
 	weir_router_free(router);
 	weir_conf_free(conf);

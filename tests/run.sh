@@ -11,6 +11,11 @@ read -r -a opts <<< "${WEIR_MESON_OPTS:-}"
 if [ "${1:-}" = "--sanitize" ]; then
 	dir=build-asan
 	opts+=(-Db_sanitize=address,undefined -Db_lundef=false)
+	# Undefined behaviour must fail the tests, not just print a line that
+	# nobody reads: stop the process (the integration tests notice a dead
+	# weir) and say where.
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 	shift
 fi
 if [ -f "$dir/build.ninja" ]; then
