@@ -20,6 +20,7 @@
 
 #define WEIR_WHEEL_SLOTS 1024u
 #define WEIR_WHEEL_TICK_MS 4u
+#define WEIR_WHEEL_HORIZON 128u  /* slots weir_wheel_timeout looks ahead */
 
 struct weir_timer;
 typedef void (*weir_timer_cb)(struct weir_timer *t);
@@ -44,7 +45,9 @@ void weir_timer_arm(struct weir_wheel *w, struct weir_timer *t, uint64_t deadlin
 void weir_timer_cancel(struct weir_wheel *w, struct weir_timer *t);
 /* Fires every timer due at now_ms. */
 void weir_wheel_advance(struct weir_wheel *w, uint64_t now_ms);
-/* Milliseconds until the next slot that holds a timer may fire; -1: none. */
+/* Milliseconds until the next slot that holds a timer may fire, at most
+ * WEIR_WHEEL_HORIZON ticks (the caller then simply wakes up and asks again);
+ * -1: no timer armed. */
 int64_t weir_wheel_timeout(const struct weir_wheel *w);
 
 static inline bool weir_timer_armed(const struct weir_timer *t)

@@ -94,9 +94,14 @@ void weir__sock_flush(struct weir_sock *s)
 	if (s->sending || s->closed || s->out.bytes == 0)
 		return;
 	n = weir_outq_iov(&s->out, s->iov, WEIR_SOCK_IOV);
-	s->msg.msg_iovlen = n;
 	sqe = weir__sqe(s->r);
-	io_uring_prep_sendmsg(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
+	if (n == 1) {
+		/* plain send: the kernel skips copying in a msghdr */
+		io_uring_prep_send(sqe, s->fd, s->iov[0].iov_base, s->iov[0].iov_len, MSG_NOSIGNAL);
+	} else {
+		s->msg.msg_iovlen = n;
+		io_uring_prep_sendmsg(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
+	}
 	io_uring_sqe_set_data64(sqe, tag(s, WEIR_OP_SEND));
 	s->sending = true;
 	s->ops++;

@@ -114,6 +114,14 @@ int main(void)
 	CHECK(a.fired == 1 || a.fired == 2);
 	CHECK(!weir_timer_armed(&a.t) && !weir_timer_armed(&b.t));
 
+	/* the wait is bounded by the horizon, and exact for a near timer */
+	weir_timer_arm(&w, &a.t, now + 100000);
+	CHECK(weir_wheel_timeout(&w) > 0 &&
+	      weir_wheel_timeout(&w) <= (int64_t)((WEIR_WHEEL_HORIZON + 1) * WEIR_WHEEL_TICK_MS));
+	weir_timer_arm(&w, &b.t, now + 40);
+	CHECK(weir_wheel_timeout(&w) >= 40 - (int64_t)WEIR_WHEEL_TICK_MS &&
+	      weir_wheel_timeout(&w) <= 40 + (int64_t)WEIR_WHEEL_TICK_MS);
+
 	if (failures) {
 		fprintf(stderr, "%d failure(s)\n", failures);
 		return 1;
