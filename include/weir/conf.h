@@ -35,6 +35,18 @@
  *       connect_timeout: 1s
  *       read_timeout: 30s      # idle time waiting for response bytes
  *       send_timeout: 30s      # idle time waiting to send request bytes
+ *   agents:                    # docs/agent-protocol.md
+ *     waf:
+ *       socket: /run/weir/waf.sock   # or tcp: 127.0.0.1:7000 (exactly one)
+ *       events: [request_headers, request_body]  # absent: what the agent asks
+ *       timeout: 100ms
+ *       failure: closed          # or open
+ *       body_mode: buffer        # or stream
+ *       max_body: 1m
+ *       connections: 1           # per reactor
+ *       max_in_flight: 1024      # open request ids per connection
+ *       ping_interval: 5s
+ *       reconnect_max: 500ms
  *   routes:
  *     - name: health           # optional; default "route<N>"
  *       host: example.com      # or "*.example.com"; absent: any host
@@ -44,6 +56,7 @@
  *       return: { status: 200, headers: { Content-Type: text/plain }, body: "ok\n" }
  *     - path_prefix: /
  *       upstream: app          # exactly one of upstream / return
+ *       agents: [waf]          # proxied routes only
  */
 #ifndef WEIR_CONF_H
 #define WEIR_CONF_H
@@ -90,6 +103,26 @@ enum weir_path_match {
 	WEIR_PATH_REGEX,                /* PCRE2 (JIT) match on the path without query */
 };
 
+enum weir_body_mode {
+	WEIR_BODY_BUFFER = 0,
+	WEIR_BODY_STREAM = 1,
+};
+
+struct weir_conf_agent {
+	char *name;
+	struct weir_addr addr;          /* TCP; or AF_UNIX in addr.ss (text: the path) */
+	uint32_t events;                /* enum weir_agent_event bits; 0: as the agent asks */
+	uint32_t timeout_ms;            /* default 100 */
+	bool fail_open;                 /* default false (closed) */
+	uint8_t body_mode;              /* enum weir_body_mode; default buffer */
+	uint64_t max_body;              /* default 1 MiB */
+	unsigned connections;           /* default 1 */
+	unsigned max_in_flight;         /* default 1024 */
+	uint32_t ping_interval_ms;      /* default 5000 */
+	uint32_t reconnect_max_ms;      /* default 500 */
+	unsigned index;                 /* position in conf->agents */
+};
+
 struct weir_conf_header {
 	char *name;
 	char *value;
@@ -120,6 +153,8 @@ struct weir_conf_route {
 		size_t body_len;
 	} ret;
 	unsigned index;                 /* position in the file (ties by order) */
+	struct weir_conf_agent **agents; /* in the order named */
+	unsigned nagents;
 };
 
 struct weir_conf {
@@ -140,6 +175,8 @@ struct weir_conf {
 	unsigned nupstreams;
 	struct weir_conf_route *routes;
 	unsigned nroutes;
+	struct weir_conf_agent *agents;
+	unsigned nagents;
 };
 
 /* Load from a file / from memory (name is used in error messages). */

@@ -24,6 +24,7 @@
 #include <semaphore.h>
 #include <stdbool.h>
 
+#include "weir/agents.h"
 #include "weir/bufpool.h"
 #include "weir/conf.h"
 #include "weir/h1.h"
@@ -39,6 +40,7 @@ enum weir_op {
 	WEIR_OP_SEND = 3,
 	WEIR_OP_CONNECT = 4,
 	WEIR_OP_WAKE = 5,
+	WEIR_OP_ARECV = 6,              /* agent connection: plain recv into its own buffer */
 };
 
 #define WEIR_OP_MASK 7u
@@ -72,6 +74,7 @@ static inline bool weir_outq_drained(const struct weir_outq *q)
 enum weir_sock_role {
 	WEIR_SOCK_CLIENT = 1,
 	WEIR_SOCK_UPSTREAM = 2,
+	WEIR_SOCK_AGENT = 3,
 };
 
 struct weir_reactor;
@@ -127,6 +130,7 @@ struct weir_client {
 	struct weir_sock s;
 	struct weir_client *next, *prev;
 	char ip[INET6_ADDRSTRLEN];
+	uint16_t port;
 	uint8_t state;
 	bool close_after;               /* close once the current response is sent */
 	bool eof;                       /* client sent FIN */
@@ -152,6 +156,12 @@ struct weir_client {
 	struct weir_chunked req_chunk;
 	char *up_head;                  /* upstream request head (kept for a retry) */
 	uint32_t up_head_len;
+	/* agents */
+	struct weir_areq *ar;           /* the exchange's agent state, or NULL */
+	char *held_head;                /* upstream head waiting for verdicts */
+	uint32_t held_head_len;
+	int status;                     /* status of the response sent */
+	uint64_t resp_bytes;            /* response body bytes queued */
 };
 
 enum weir_upconn_state {
@@ -223,6 +233,11 @@ struct weir_reactor {
 	struct weir_sock *starved;
 	struct weir_sock *dead;
 	struct weir_reactor_stats stats;
+	struct weir_agent_rt *agents;   /* one per configured agent */
+	unsigned nagents;
+	bool agents_stopped;
+	uint64_t agent_seq;             /* request uids */
+	struct weir_agent_verdict *verdict; /* decode scratch */
 	int init_error;                 /* -errno when start-up failed */
 	sem_t *ready;                   /* posted once start-up finished */
 	/* per-reactor parse scratch: too big for the stack of every handler */
@@ -270,6 +285,11 @@ void weir__client_response_spans(struct weir_client *c, const weir_slice_t *span
 void weir__client_response_end(struct weir_client *c);
 void weir__client_upstream_failed(struct weir_client *c, int status, bool retry_ok);
 void weir__client_kick(struct weir_client *c);
+/* Called by the agent engine. */
+void weir__client_agents_release(struct weir_client *c);
+void weir__client_agents_block(struct weir_client *c, int status, const struct weir_conf_header *h,
+			       unsigned nh, const char *body, size_t body_len);
+void weir__client_resume_body(struct weir_client *c);
 
 /* upstream.c */
 struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <strings.h>
+#include <sys/un.h>
 
 #include <yaml.h>
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -20,6 +21,7 @@
 
 #include "weir/conf.h"
 #include "weir/h1.h"
+#include "weir/agent.h"
 
 #define CONF_MAX_FILE (16u << 20)
 #define CONF_MAX_NAME 64
@@ -334,8 +336,12 @@ void weir_conf_free(struct weir_conf *conf)
 		}
 		free(r->ret.headers);
 		free(r->ret.body);
+		free(r->agents);
 	}
 	free(conf->routes);
+	for (unsigned i = 0; i < conf->nagents; i++)
+		free(conf->agents[i].name);
+	free(conf->agents);
 	free(conf);
 }
 
@@ -810,6 +816,236 @@ static int parse_upstreams(struct ctx *c, yaml_node_t *v)
 	return 0;
 }
 
+
+static const yaml_node_t *later(const struct key *a, const struct key *b);
+
+/* ---- agents ------------------------------------------------------------- */
+
+static void agent_defaults(struct weir_conf_agent *a, unsigned index)
+{
+	a->timeout_ms = 100;
+	a->fail_open = false;
+	a->body_mode = WEIR_BODY_BUFFER;
+	a->max_body = 1u << 20;
+	a->connections = 1;
+	a->max_in_flight = 1024;
+	a->ping_interval_ms = 5000;
+	a->reconnect_max_ms = 500;
+	a->index = index;
+}
+
+static const struct {
+	const char *name;
+	uint32_t bit;
+} agent_events[] = {
+	{ "request_headers", WEIR_AGENT_EV_REQUEST_HEADERS },
+	{ "request_body", WEIR_AGENT_EV_REQUEST_BODY },
+	{ "response_headers", WEIR_AGENT_EV_RESPONSE_HEADERS },
+	{ "response_body", WEIR_AGENT_EV_RESPONSE_BODY },
+	{ "request_done", WEIR_AGENT_EV_REQUEST_DONE },
+};
+
+static int parse_agent_events(struct ctx *c, struct weir_conf_agent *a, yaml_node_t *v)
+{
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, "'events' must be a sequence of event names, got %s", kind(v));
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *e = node_at(c, *it);
+		struct shown b;
+		const char *s;
+		size_t i;
+
+		if (get_cstr(c, e, "events", "an event name", &s) != 0)
+			return -1;
+		for (i = 0; i < WEIR_ARRAY_SIZE(agent_events); i++)
+			if (strcmp(agent_events[i].name, s) == 0)
+				break;
+		if (i == WEIR_ARRAY_SIZE(agent_events))
+			return fail(c, e, "'events': unknown event '%s' (expected request_headers, "
+				    "request_body, response_headers, response_body, request_done)",
+				    show(&b, e));
+		a->events |= agent_events[i].bit;
+	}
+	if (a->events == 0)
+		return fail(c, v, "'events' is empty");
+	/* Response bodies come with their heads. */
+	if (a->events & WEIR_AGENT_EV_RESPONSE_BODY)
+		a->events |= WEIR_AGENT_EV_RESPONSE_HEADERS;
+	return 0;
+}
+
+static int parse_agent(struct ctx *c, struct weir_conf_agent *a, yaml_node_t *map)
+{
+	enum { A_SOCKET, A_TCP, A_EVENTS, A_TIMEOUT, A_FAILURE, A_MODE, A_MAXBODY, A_CONNS,
+	       A_INFLIGHT, A_PING, A_RECONNECT, A_N };
+	struct key k[A_N] = {
+		[A_SOCKET] = { "socket", NULL, NULL },
+		[A_TCP] = { "tcp", NULL, NULL },
+		[A_EVENTS] = { "events", NULL, NULL },
+		[A_TIMEOUT] = { "timeout", NULL, NULL },
+		[A_FAILURE] = { "failure", NULL, NULL },
+		[A_MODE] = { "body_mode", NULL, NULL },
+		[A_MAXBODY] = { "max_body", NULL, NULL },
+		[A_CONNS] = { "connections", NULL, NULL },
+		[A_INFLIGHT] = { "max_in_flight", NULL, NULL },
+		[A_PING] = { "ping_interval", NULL, NULL },
+		[A_RECONNECT] = { "reconnect_max", NULL, NULL },
+	};
+	char where[96];
+	struct shown b;
+	const char *s;
+	uint64_t v;
+
+	snprintf(where, sizeof(where), "agent '%s'", a->name);
+	if (get_keys(c, map, where, k, A_N) != 0)
+		return -1;
+	if (k[A_SOCKET].k != NULL && k[A_TCP].k != NULL)
+		return fail(c, later(&k[A_SOCKET], &k[A_TCP]),
+			    "'socket' and 'tcp' are mutually exclusive (in %s)", where);
+	if (k[A_SOCKET].v == NULL && k[A_TCP].v == NULL)
+		return fail(c, map, "%s needs 'socket' (a Unix socket path) or 'tcp' (HOST:PORT)",
+			    where);
+	if (k[A_SOCKET].v != NULL) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&a->addr.ss;
+
+		if (get_cstr(c, k[A_SOCKET].v, "socket", "a Unix socket path", &s) != 0)
+			return -1;
+		if (s[0] == '\0' || strlen(s) >= sizeof(un->sun_path) ||
+		    strlen(s) >= sizeof(a->addr.text))
+			return fail(c, k[A_SOCKET].v, "'socket': path '%s' is empty or too long "
+				    "(at most %zu bytes)", show(&b, k[A_SOCKET].v),
+				    WEIR_MIN(sizeof(un->sun_path), sizeof(a->addr.text)) - 1);
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, s);
+		a->addr.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(s) + 1);
+		strcpy(a->addr.text, s);
+	} else {
+		if (get_addr(c, k[A_TCP].v, "tcp", &a->addr) != 0)
+			return -1;
+		if (addr_is_any(&a->addr))
+			return fail(c, k[A_TCP].v, "'tcp': '%s' is a wildcard address, not an agent",
+				    a->addr.text);
+	}
+	if (k[A_EVENTS].v != NULL && parse_agent_events(c, a, k[A_EVENTS].v) != 0)
+		return -1;
+	if (k[A_TIMEOUT].v != NULL &&
+	    get_duration(c, k[A_TIMEOUT].v, "timeout", false, &a->timeout_ms) != 0)
+		return -1;
+	if (k[A_FAILURE].v != NULL) {
+		if (get_cstr(c, k[A_FAILURE].v, "failure", "open or closed", &s) != 0)
+			return -1;
+		if (strcmp(s, "open") == 0)
+			a->fail_open = true;
+		else if (strcmp(s, "closed") == 0)
+			a->fail_open = false;
+		else
+			return fail(c, k[A_FAILURE].v, "'failure': expected open or closed, got '%s'",
+				    show(&b, k[A_FAILURE].v));
+	}
+	if (k[A_MODE].v != NULL) {
+		if (get_cstr(c, k[A_MODE].v, "body_mode", "buffer or stream", &s) != 0)
+			return -1;
+		if (strcmp(s, "buffer") == 0)
+			a->body_mode = WEIR_BODY_BUFFER;
+		else if (strcmp(s, "stream") == 0)
+			a->body_mode = WEIR_BODY_STREAM;
+		else
+			return fail(c, k[A_MODE].v, "'body_mode': expected buffer or stream, got '%s'",
+				    show(&b, k[A_MODE].v));
+	}
+	if (k[A_MAXBODY].v != NULL &&
+	    get_size(c, k[A_MAXBODY].v, "max_body", &a->max_body) != 0)
+		return -1;
+	if (k[A_CONNS].v != NULL) {
+		if (get_uint(c, k[A_CONNS].v, "connections", 1, 64, &v) != 0)
+			return -1;
+		a->connections = (unsigned)v;
+	}
+	if (k[A_INFLIGHT].v != NULL) {
+		if (get_uint(c, k[A_INFLIGHT].v, "max_in_flight", 1, 4096, &v) != 0)
+			return -1;
+		a->max_in_flight = (unsigned)v;
+	}
+	if (k[A_PING].v != NULL &&
+	    get_duration(c, k[A_PING].v, "ping_interval", false, &a->ping_interval_ms) != 0)
+		return -1;
+	if (k[A_RECONNECT].v != NULL &&
+	    get_duration(c, k[A_RECONNECT].v, "reconnect_max", false, &a->reconnect_max_ms) != 0)
+		return -1;
+	return 0;
+}
+
+static int parse_agents(struct ctx *c, yaml_node_t *v)
+{
+	struct weir_conf *conf = c->conf;
+	size_t n;
+
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(c, v, "'agents' must be a mapping of NAME: { socket: ... }, got %s",
+			    kind(v));
+	n = npairs(v);
+	conf->agents = calloc(n ? n : 1, sizeof(*conf->agents));
+	if (conf->agents == NULL)
+		return oom(c, v);
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = node_at(c, p->key);
+		struct weir_conf_agent *a = &conf->agents[conf->nagents];
+		struct shown b;
+
+		if (k->type != YAML_SCALAR_NODE)
+			return fail(c, k, "agent names must be scalars, got %s", kind(k));
+		if (!valid_name(sval(k), k->data.scalar.length))
+			return fail(c, k, "invalid agent name '%s' (1-%d letters, digits, '_', "
+				    "'-', '.')", show(&b, k), CONF_MAX_NAME);
+		for (unsigned i = 0; i < conf->nagents; i++)
+			if (strcmp(conf->agents[i].name, sval(k)) == 0)
+				return fail(c, k, "duplicate agent '%s'", sval(k));
+		agent_defaults(a, conf->nagents);
+		a->name = strdup(sval(k));
+		if (a->name == NULL)
+			return oom(c, k);
+		conf->nagents++;
+		if (parse_agent(c, a, node_at(c, p->value)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_route_agents(struct ctx *c, struct weir_conf_route *r, yaml_node_t *v)
+{
+	struct weir_conf *conf = c->conf;
+	size_t n;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(c, v, "'agents' must be a sequence of agent names, got %s", kind(v));
+	n = nitems(v);
+	r->agents = calloc(n ? n : 1, sizeof(*r->agents));
+	if (r->agents == NULL)
+		return oom(c, v);
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *e = node_at(c, *it);
+		struct weir_conf_agent *a = NULL;
+		struct shown b;
+		const char *s;
+
+		if (get_cstr(c, e, "agents", "an agent name", &s) != 0)
+			return -1;
+		for (unsigned i = 0; i < conf->nagents; i++)
+			if (strcmp(conf->agents[i].name, s) == 0)
+				a = &conf->agents[i];
+		if (a == NULL)
+			return fail(c, e, "unknown agent '%s'", show(&b, e));
+		for (unsigned i = 0; i < r->nagents; i++)
+			if (r->agents[i] == a)
+				return fail(c, e, "agent '%s' named twice", s);
+		r->agents[r->nagents++] = a;
+	}
+	return 0;
+}
+
 /* host: "example.com", "*.example.com", "[::1]", "*" (any). */
 static int parse_host(struct ctx *c, struct weir_conf_route *r, yaml_node_t *v)
 {
@@ -1086,7 +1322,7 @@ static int parse_route(struct ctx *c, struct weir_conf_route *r, yaml_node_t *ma
 		       yaml_node_t **name_node)
 {
 	enum { K_NAME, K_HOST, K_PATH, K_PREFIX, K_REGEX, K_METHODS, K_MAXBODY, K_RETURN,
-	       K_UPSTREAM, K_N };
+	       K_UPSTREAM, K_AGENTS, K_N };
 	struct key k[K_N] = {
 		[K_NAME] = { "name", NULL, NULL },
 		[K_HOST] = { "host", NULL, NULL },
@@ -1097,6 +1333,7 @@ static int parse_route(struct ctx *c, struct weir_conf_route *r, yaml_node_t *ma
 		[K_MAXBODY] = { "max_body", NULL, NULL },
 		[K_RETURN] = { "return", NULL, NULL },
 		[K_UPSTREAM] = { "upstream", NULL, NULL },
+		[K_AGENTS] = { "agents", NULL, NULL },
 	};
 	struct weir_conf *conf = c->conf;
 	const struct key *paths[3];
@@ -1186,6 +1423,13 @@ static int parse_route(struct ctx *c, struct weir_conf_route *r, yaml_node_t *ma
 	}
 	if (k[K_RETURN].v != NULL && parse_return(c, r, k[K_RETURN].v) != 0)
 		return -1;
+	if (k[K_AGENTS].v != NULL) {
+		if (k[K_RETURN].v != NULL)
+			return fail(c, k[K_AGENTS].k, "'agents' apply to proxied routes, not to "
+				    "'return' (in %s)", where);
+		if (parse_route_agents(c, r, k[K_AGENTS].v) != 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -1231,7 +1475,7 @@ out:
 static int parse_root(struct ctx *c, yaml_node_t *root)
 {
 	enum { T_WORKERS, T_CPUS, T_LISTEN, T_ADMIN, T_SHUTDOWN, T_HEADER, T_BODY, T_KEEPALIVE,
-	       T_MAXCONN, T_UPSTREAMS, T_ROUTES, T_N };
+	       T_MAXCONN, T_UPSTREAMS, T_AGENTS, T_ROUTES, T_N };
 	struct key k[T_N] = {
 		[T_WORKERS] = { "workers", NULL, NULL },
 		[T_CPUS] = { "cpus", NULL, NULL },
@@ -1243,6 +1487,7 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
 		[T_KEEPALIVE] = { "keepalive_timeout", NULL, NULL },
 		[T_MAXCONN] = { "max_connections", NULL, NULL },
 		[T_UPSTREAMS] = { "upstreams", NULL, NULL },
+		[T_AGENTS] = { "agents", NULL, NULL },
 		[T_ROUTES] = { "routes", NULL, NULL },
 	};
 	struct weir_conf *conf = c->conf;
@@ -1306,6 +1551,8 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
 	}
 	/* Upstreams first: routes refer to them wherever they are in the file. */
 	if (k[T_UPSTREAMS].v != NULL && parse_upstreams(c, k[T_UPSTREAMS].v) != 0)
+		return -1;
+	if (k[T_AGENTS].v != NULL && parse_agents(c, k[T_AGENTS].v) != 0)
 		return -1;
 	if (k[T_ROUTES].v != NULL && parse_routes(c, k[T_ROUTES].v) != 0)
 		return -1;

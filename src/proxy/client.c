@@ -32,6 +32,8 @@ static void set_deadline(struct weir_client *c, uint64_t ms)
 
 static void client_close(struct weir_client *c)
 {
+	if (c->ar != NULL)
+		weir__agents_end(c, WEIR_AGENT_CANCEL_CLIENT_GONE);
 	if (c->u != NULL) {
 		/* Mid-exchange upstream connections are never reused. */
 		c->u->c = NULL;
@@ -45,6 +47,7 @@ static void count_status(struct weir_client *c, int status)
 {
 	unsigned cls = (unsigned)status / 100;
 
+	c->status = status;
 	R(c)->stats.responses[cls <= 5 ? cls : 0]++;
 }
 
@@ -58,6 +61,10 @@ static void drop_retry_copy(struct weir_client *c)
  * move on to the next request, or towards closing. */
 static void exchange_done(struct weir_client *c)
 {
+	if (c->ar != NULL)
+		weir__agents_end(c, 0);
+	weir_free(c->held_head);
+	c->held_head = NULL;
 	drop_retry_copy(c);
 	c->route = NULL;
 	c->proxying = false;
@@ -178,6 +185,8 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 	c->req_remaining = req->content_length;
 	c->req_bytes = 0;
 	c->req_done = req->body == WEIR_H1_BODY_NONE;
+	c->resp_bytes = 0;
+	c->status = 0;
 	c->resp_started = false;
 	c->resp_done = false;
 	c->body_streamed = false;
@@ -222,10 +231,51 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 				frame = WEIR_FRAME_LENGTH;
 	}
 	head = weir__build_request_head(req, c->ip, frame, length, &len);
+	if (head != NULL && route->nagents != 0) {
+		/* The agents see the request as received (the head is still
+		 * in the receive queue: parse slices point into it). */
+		int ret = weir__agents_begin(c, req);
+
+		if (ret != WEIR_AG_GO) {
+			weir_free(head);
+			weir_inq_consume(&c->s.in, &r->pool, hlen);
+			weir__head_reset(&c->s);
+			if (ret < 0) {
+				client_close(c);
+				return;
+			}
+			if (!c->req_done)
+				c->close_after = true;
+			local_text(c, ret, "503 Service Unavailable: agent unavailable\n");
+			return;
+		}
+	}
 	weir_inq_consume(&c->s.in, &r->pool, hlen);
 	weir__head_reset(&c->s);
 	if (head == NULL) {
 		client_close(c);
+		return;
+	}
+	c->proxying = true;
+	if (c->ar != NULL && c->ar->hold) {
+		/* Nothing goes upstream before the verdicts (buffer mode). */
+		c->held_head = head;
+		c->held_head_len = len;
+		if ((req->flags & WEIR_H1_F_EXPECT_CONTINUE) && !c->req_done &&
+		    req->minor_version == 1 && c->s.in.bytes == 0) {
+			if (weir_outq_push_static(&c->s.out, continue_100,
+						  sizeof(continue_100) - 1) != 0) {
+				client_close(c);
+				return;
+			}
+			weir__sock_flush(&c->s);
+		}
+		if (c->req_done) {
+			c->state = WEIR_C_WAIT;
+		} else {
+			c->state = WEIR_C_BODY;
+			set_deadline(c, r->conf->client_body_timeout_ms);
+		}
 		return;
 	}
 	/* Keep a copy for the one retry an idempotent request may get. */
@@ -236,7 +286,6 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 			c->up_head_len = len;
 		}
 	}
-	c->proxying = true;
 	if ((req->flags & WEIR_H1_F_EXPECT_CONTINUE) && !c->req_done && req->minor_version == 1 &&
 	    c->s.in.bytes == 0) {
 		if (weir_outq_push_static(&c->s.out, continue_100, sizeof(continue_100) - 1) != 0) {
@@ -328,31 +377,34 @@ static bool pump_body(struct weir_client *c)
 		const char *p = NULL;
 		uint16_t bid = 0;
 		size_t len = weir_inq_peek(&c->s.in, &r->pool, &p, &bid);
+		weir_slice_t spans[16];
+		size_t ns, used;
+		bool pause = false;
 
 		if (c->req_body == WEIR_H1_BODY_LENGTH) {
 			uint32_t take = (uint32_t)WEIR_MIN((uint64_t)len, c->req_remaining);
 
 			if (!sink(c, p, take, bid))
 				goto oom;
-			weir_inq_consume(&c->s.in, &r->pool, take);
+			spans[0].ptr = p;
+			spans[0].len = take;
+			ns = 1;
+			used = take;
 			c->req_remaining -= take;
-			c->req_bytes += take;
 			if (c->req_remaining == 0)
 				c->req_done = true;
 		} else {
-			weir_slice_t spans[16];
-			size_t ns = WEIR_ARRAY_SIZE(spans);
-			ssize_t n = weir_chunked_decode(&c->req_chunk, p, len, spans, &ns);
+			ssize_t n;
 
+			ns = WEIR_ARRAY_SIZE(spans);
+			n = weir_chunked_decode(&c->req_chunk, p, len, spans, &ns);
 			if (n < 0) {
 				body_error(c, 400, "invalid chunked body");
 				return false;
 			}
 			if (!sink_chunk(c, spans, ns, bid))
 				goto oom;
-			for (size_t i = 0; i < ns; i++)
-				c->req_bytes += spans[i].len;
-			weir_inq_consume(&c->s.in, &r->pool, (size_t)n);
+			used = (size_t)n;
 			if (c->req_chunk.done) {
 				c->req_done = true;
 				if (c->proxying && c->u != NULL &&
@@ -361,11 +413,30 @@ static bool pump_body(struct weir_client *c)
 					goto oom;
 			}
 		}
+		for (size_t i = 0; i < ns; i++)
+			c->req_bytes += spans[i].len;
+		if (c->ar != NULL) {
+			int a;
+
+			/* The agents take their own references; ours keeps the
+			 * buffer alive across the consume. */
+			weir_buf_ref(&r->pool, bid);
+			weir_inq_consume(&c->s.in, &r->pool, used);
+			a = weir__agents_body(c, spans, ns, bid, c->req_done);
+			weir_buf_unref(&r->pool, bid);
+			if (a < 0)
+				goto oom;
+			if (a == WEIR_AG_ANSWERED)
+				return !c->s.closed;
+			pause = a == WEIR_AG_WAIT;
+		} else {
+			weir_inq_consume(&c->s.in, &r->pool, used);
+		}
 		if (route != NULL && route->max_body != 0 && c->req_bytes > route->max_body) {
 			body_error(c, 413, "body over the route's max_body");
 			return false;
 		}
-		if (c->proxying && c->u != NULL && weir_outq_full(&c->u->s.out)) {
+		if (pause || (c->proxying && c->u != NULL && weir_outq_full(&c->u->s.out))) {
 			weir__sock_pause(&c->s);
 			break;
 		}
@@ -494,12 +565,15 @@ struct weir_client *weir__client_new(struct weir_reactor *r, int fd)
 	weir__sock_init(r, &c->s, fd, WEIR_SOCK_CLIENT, client_timer);
 	strcpy(c->ip, "unknown");
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
+		if (ss.ss_family == AF_INET) {
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->ip,
 				  sizeof(c->ip));
-		else if (ss.ss_family == AF_INET6)
+			c->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->ip,
 				  sizeof(c->ip));
+			c->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
 	}
 	c->next = r->clients;
 	if (c->next != NULL)
@@ -526,6 +600,8 @@ void weir__client_free(struct weir_client *c)
 		c->next->prev = c->prev;
 	r->nclients--;
 	WEIR_BUG_ON(c->u != NULL);
+	WEIR_BUG_ON(c->ar != NULL);
+	weir_free(c->held_head);
 	weir_free(c->up_head);
 	weir_free(c);
 }
@@ -628,6 +704,8 @@ void weir__client_response_head(struct weir_client *c, const struct weir_h1_resp
 	count_status(c, res->status);
 	buf = weir__build_response_head(res, c->minor, c->method == WEIR_M_HEAD, frame,
 					c->close_after || R(c)->stopping, &len);
+	if (c->ar != NULL)
+		buf = weir__agents_mutate(c->ar, true, buf, &len);
 	queue_owned(c, buf, len, false);
 }
 
@@ -638,6 +716,10 @@ void weir__client_response_spans(struct weir_client *c, const weir_slice_t *span
 
 	if (c->s.closed)
 		return;
+	for (size_t i = 0; i < ns; i++)
+		c->resp_bytes += spans[i].len;
+	if (c->ar != NULL)
+		weir__agents_response_body(c, spans, ns, bid, false);
 	if (c->out_frame == WEIR_FRAME_CHUNKED) {
 		if (push_chunk(&c->s.out, &r->pool, spans, ns, bid) != 0)
 			client_close(c);
@@ -665,6 +747,8 @@ void weir__client_response_end(struct weir_client *c)
 	if (c->s.closed)
 		return;
 	c->u = NULL;
+	if (c->ar != NULL)
+		weir__agents_response_body(c, NULL, 0, 0, true);
 	if (c->out_frame == WEIR_FRAME_CHUNKED &&
 	    weir_outq_push_static(&c->s.out, last_chunk, sizeof(last_chunk) - 1) != 0) {
 		client_close(c);
@@ -707,4 +791,99 @@ void weir__client_upstream_failed(struct weir_client *c, int status, bool retry_
 	local_text(c, status, status == 504 ? "504 Gateway Timeout\n" : "502 Bad Gateway\n");
 	if (!c->s.closed && c->state == WEIR_C_HEAD)
 		client_process(c);
+}
+
+/* ---- agents ------------------------------------------------------------- */
+
+/* Every buffer-mode agent allowed: the (mutated) head goes upstream, then
+ * the body held so far, by reference. */
+void weir__client_agents_release(struct weir_client *c)
+{
+	struct weir_reactor *r = R(c);
+	struct weir_areq *ar = c->ar;
+	uint32_t len = c->held_head_len;
+	char *head = c->held_head;
+	bool paused = !c->s.recv_want;
+
+	c->held_head = NULL;
+	head = weir__agents_mutate(ar, false, head, &len);
+	if (head == NULL) {
+		client_close(c);
+		return;
+	}
+	if (c->req_done && retryable((enum weir_h1_method)c->method)) {
+		c->up_head = weir_malloc(len);
+		if (c->up_head != NULL) {
+			memcpy(c->up_head, head, len);
+			c->up_head_len = len;
+		}
+	}
+	if (!send_upstream(c, head, len)) {
+		if (!c->s.closed) {
+			c->proxying = false;
+			if (!c->req_done)
+				c->close_after = true;
+			local_error(c, 502, "cannot open an upstream connection");
+		}
+		return;
+	}
+	for (uint32_t i = 0; i < ar->nspans; i++) {
+		const struct weir_hspan *h = &ar->spans[i];
+		weir_slice_t sl = { h->ptr, h->len };
+		int ret;
+
+		if (c->req_body == WEIR_H1_BODY_CHUNKED)
+			ret = push_chunk(&c->u->s.out, &r->pool, &sl, 1, h->bid);
+		else
+			ret = weir_outq_push_ref(&c->u->s.out, &r->pool, h->ptr, h->len, h->bid);
+		if (ret != 0) {
+			client_close(c);
+			return;
+		}
+		c->body_streamed = true;
+	}
+	if (c->req_done && c->req_body == WEIR_H1_BODY_CHUNKED &&
+	    weir_outq_push_static(&c->u->s.out, last_chunk, sizeof(last_chunk) - 1) != 0) {
+		client_close(c);
+		return;
+	}
+	weir__agents_trim(ar);
+	weir__upstream_kick(c->u);
+	if (paused && !c->req_done && !weir_outq_full(&c->u->s.out))
+		weir__client_resume_body(c);
+}
+
+/* An agent blocked (or failed closed): the upstream exchange, if any, is
+ * aborted and the client gets the agent's answer; if the response already
+ * started, the client connection is reset. */
+void weir__client_agents_block(struct weir_client *c, int status, const struct weir_conf_header *h,
+			       unsigned nh, const char *body, size_t body_len)
+{
+	if (c->u != NULL) {
+		c->u->c = NULL;
+		weir__sock_close(&c->u->s);
+		c->u = NULL;
+	}
+	weir_free(c->held_head);
+	c->held_head = NULL;
+	drop_retry_copy(c);
+	if (c->resp_started) {
+		struct linger lg = { 1, 0 };
+
+		setsockopt(c->s.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		client_close(c);
+		return;
+	}
+	c->proxying = false;
+	if (!c->req_done)
+		c->close_after = true;
+	local_response(c, status, h, nh, body, body_len);
+}
+
+void weir__client_resume_body(struct weir_client *c)
+{
+	if (c->s.closed || c->s.recv_want)
+		return;
+	weir__sock_resume(&c->s);
+	client_process(c);
 }

@@ -250,9 +250,17 @@ static void up_process(struct weir_upconn *u)
 	}
 	while (!u->resp_head_done) {
 		const char *p;
-		size_t n = weir__head_view(&u->s, &p);
+		size_t n;
 		int ret;
 
+		/* Request verdicts still pending: the response waits unread
+		 * (the engine resumes this connection). */
+		if (c->ar != NULL && weir__agents_response_gate(c) == WEIR_AG_WAIT) {
+			weir__sock_pause(&u->s);
+			update_timer(u);
+			return;
+		}
+		n = weir__head_view(&u->s, &p);
 		if (n == 0)
 			return;
 		ret = weir_h1_parse_response(p, n, c->method == WEIR_M_HEAD, res);
@@ -275,6 +283,18 @@ static void up_process(struct weir_upconn *u)
 			weir_inq_consume(&u->s.in, &r->pool, (size_t)ret);
 			weir__head_reset(&u->s);
 			continue;
+		}
+		if (c->ar != NULL) {
+			/* Response agents decide before the head is sent. */
+			int a = weir__agents_response_head(c, res);
+
+			if (a == WEIR_AG_WAIT) {
+				weir__sock_pause(&u->s);
+				update_timer(u);
+				return;
+			}
+			if (a == WEIR_AG_ANSWERED || u->s.closed)
+				return;
 		}
 		u->resp_head_done = true;
 		u->resp_body = (uint8_t)res->body;

@@ -1,0 +1,639 @@
+/* Agent connections: connect, handshake, frames in and out, ping, GOAWAY,
+ * reconnect with back-off, circuit breaker. See weir/agents.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent-internal.h"
+#include "weir/alloc.h"
+
+#define CONNECT_TIMEOUT_MS 1000u
+#define HELLO_TIMEOUT_MS 1000u
+#define BACKOFF_MIN_MS 50u
+#define RBUF_INIT (64u * 1024u)
+#define BREAKER_TIMEOUTS 5u
+#define BREAKER_OPEN_MS 1000u
+
+static void link_schedule(struct weir_agent_link *l);
+
+void weir__agent_log(const struct weir_agent_rt *rt, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "weir: reactor %u: agent %s: %s\n", rt->r->id, rt->conf->name, msg);
+}
+
+/* ---- ids ---------------------------------------------------------------- */
+
+int weir__ac_open_id(struct weir_agentconn *ac, struct weir_aitem *it)
+{
+	uint32_t i = ac->free_head;
+	struct weir_aslot *sl;
+
+	if (i == UINT32_MAX)
+		return -1;
+	sl = &ac->slots[i];
+	ac->free_head = sl->next_free;
+	sl->it = it;
+	sl->gen++;
+	it->conn = ac;
+	it->slot = i;
+	it->id = (uint64_t)sl->gen << 32 | i;
+	it->open = true;
+	ac->nopen++;
+	return 0;
+}
+
+void weir__ac_close_id(struct weir_aitem *it)
+{
+	struct weir_agentconn *ac = it->conn;
+	struct weir_aslot *sl;
+
+	if (!it->open)
+		return;
+	sl = &ac->slots[it->slot];
+	WEIR_BUG_ON(sl->it != it);
+	sl->it = NULL;
+	sl->next_free = ac->free_head;
+	ac->free_head = it->slot;
+	ac->nopen--;
+	it->open = false;
+	it->conn = NULL;
+	if (ac->state == WEIR_AC_DRAINING && ac->nopen == 0)
+		weir__ac_fail(ac, NULL);
+}
+
+/* The item an agent's frame names: 1 live (in *out), 0 closed earlier
+ * (ignore), -1 never issued (protocol error). */
+static int lookup_id(struct weir_agentconn *ac, uint64_t id, struct weir_aitem **out)
+{
+	uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
+	struct weir_aslot *sl;
+
+	if (slot >= ac->nslots || gen == 0)
+		return -1;
+	sl = &ac->slots[slot];
+	if (gen > sl->gen)
+		return -1;
+	if (gen < sl->gen || sl->it == NULL)
+		return 0;
+	*out = sl->it;
+	return 1;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len)
+{
+	if (frame == NULL)
+		return -1;
+	if (ac->s.closed || weir_outq_push_owned(&ac->s.out, frame, frame, len) != 0) {
+		if (ac->s.closed)
+			weir_free(frame);
+		return -1;
+	}
+	weir__sock_flush(&ac->s);
+	return 0;
+}
+
+/* ---- choosing a connection ---------------------------------------------- */
+
+struct weir_agentconn *weir__agent_pick(struct weir_agent_rt *rt, bool *probe)
+{
+	uint64_t now = weir__now(rt->r);
+
+	*probe = false;
+	if (rt->breaker == WEIR_BREAKER_OPEN) {
+		if (now < rt->breaker_until)
+			return NULL;
+		rt->breaker = WEIR_BREAKER_HALF_OPEN;
+		rt->probing = false;
+	}
+	if (rt->breaker == WEIR_BREAKER_HALF_OPEN) {
+		if (rt->probing)
+			return NULL;
+		*probe = true;
+	}
+	for (unsigned k = 0; k < rt->nlinks; k++) {
+		struct weir_agent_link *l = &rt->links[rt->rr++ % rt->nlinks];
+		struct weir_agentconn *ac = l->conn;
+
+		if (ac != NULL && ac->state == WEIR_AC_READY && ac->free_head != UINT32_MAX) {
+			if (*probe)
+				rt->probing = true;
+			return ac;
+		}
+	}
+	return NULL;
+}
+
+void weir__agent_verdict_seen(struct weir_agent_rt *rt, bool probe)
+{
+	rt->consec_timeouts = 0;
+	if (probe || rt->breaker == WEIR_BREAKER_HALF_OPEN) {
+		if (rt->breaker != WEIR_BREAKER_CLOSED)
+			weir__agent_log(rt, "circuit breaker closed");
+		rt->breaker = WEIR_BREAKER_CLOSED;
+		rt->probing = false;
+	}
+}
+
+void weir__agent_timeout_seen(struct weir_agent_rt *rt, bool probe)
+{
+	rt->stats.timeouts++;
+	rt->consec_timeouts++;
+	if (probe || (rt->breaker == WEIR_BREAKER_CLOSED &&
+		      rt->consec_timeouts >= BREAKER_TIMEOUTS)) {
+		if (rt->breaker == WEIR_BREAKER_CLOSED)
+			weir__agent_log(rt, "%u consecutive timeouts: circuit breaker open",
+					rt->consec_timeouts);
+		rt->breaker = WEIR_BREAKER_OPEN;
+		rt->probing = false;
+		rt->breaker_until = weir__now(rt->r) + BREAKER_OPEN_MS;
+	}
+}
+
+/* ---- connection life ---------------------------------------------------- */
+
+static void ac_timer(struct weir_timer *t);
+
+static void arm_recv(struct weir_agentconn *ac)
+{
+	struct io_uring_sqe *sqe;
+
+	if (ac->s.closed || ac->recv_posted)
+		return;
+	if (ac->rcap - ac->rlen < 4096 && ac->rcap < ac->rmax) {
+		uint32_t ncap = WEIR_MIN(ac->rcap * 2, ac->rmax);
+		char *nb = weir_realloc(ac->rbuf, ncap);
+
+		if (nb == NULL) {
+			weir__ac_fail(ac, "out of memory");
+			return;
+		}
+		ac->rbuf = nb;
+		ac->rcap = ncap;
+	}
+	sqe = weir__sqe(ac->s.r);
+	io_uring_prep_recv(sqe, ac->s.fd, ac->rbuf + ac->rlen, ac->rcap - ac->rlen, 0);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&ac->s | WEIR_OP_ARECV);
+	ac->recv_posted = true;
+	ac->s.ops++;
+}
+
+static void link_connect(struct weir_agent_link *l)
+{
+	struct weir_agent_rt *rt = l->rt;
+	struct weir_reactor *r = rt->r;
+	const struct weir_addr *a = &rt->conf->addr;
+	struct weir_agentconn *ac;
+	struct io_uring_sqe *sqe;
+	int fd;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		link_schedule(l);
+		return;
+	}
+	ac = weir_calloc(1, sizeof(*ac));
+	if (ac == NULL) {
+		close(fd);
+		link_schedule(l);
+		return;
+	}
+	weir__sock_init(r, &ac->s, fd, WEIR_SOCK_AGENT, ac_timer);
+	ac->link = l;
+	ac->rt = rt;
+	ac->state = WEIR_AC_CONNECTING;
+	ac->free_head = UINT32_MAX;
+	ac->rmax = WEIR_AGENT_MAX_FRAME_DEFAULT + 4096;
+	l->conn = ac;
+	sqe = weir__sqe(r);
+	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&a->ss, a->len);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&ac->s | WEIR_OP_CONNECT);
+	ac->s.ops++;
+	weir_timer_arm(&r->wheel, &ac->s.timer, weir__now(r) + CONNECT_TIMEOUT_MS);
+}
+
+static void link_timer(struct weir_timer *t)
+{
+	struct weir_agent_link *l = weir_container_of(t, struct weir_agent_link, timer);
+
+	if (l->conn == NULL && !l->rt->r->agents_stopped)
+		link_connect(l);
+}
+
+static void link_schedule(struct weir_agent_link *l)
+{
+	struct weir_reactor *r = l->rt->r;
+
+	if (r->agents_stopped)
+		return;
+	weir_timer_arm(&r->wheel, &l->timer, weir__now(r) + l->backoff_ms);
+	l->backoff_ms = WEIR_MIN(l->backoff_ms * 2, WEIR_MAX(l->rt->conf->reconnect_max_ms,
+							     BACKOFF_MIN_MS));
+}
+
+/* Closes the connection: every request it held gets the failure outcome,
+ * and its link reconnects. why == NULL: a clean close (drained GOAWAY). */
+void weir__ac_fail(struct weir_agentconn *ac, const char *why)
+{
+	struct weir_agent_link *l = ac->link;
+	struct weir_agent_rt *rt = ac->rt;
+
+	if (ac->s.closed)
+		return;
+	if (why != NULL) {
+		if (l == NULL || l->was_up || ac->state >= WEIR_AC_READY)
+			weir__agent_log(rt, "connection closed: %s", why);
+		rt->stats.errors++;
+	}
+	weir__sock_close(&ac->s);
+	if (l != NULL) {
+		if (ac->state >= WEIR_AC_READY)
+			l->was_up = false;
+		l->conn = NULL;
+		ac->link = NULL;
+		if (why == NULL)
+			l->backoff_ms = BACKOFF_MIN_MS;
+		link_schedule(l);
+	}
+	/* Requests still open on it: the failure outcome. Each call may end
+	 * exchanges and close other ids of this connection. */
+	for (uint32_t i = 0; i < ac->nslots; i++) {
+		struct weir_aitem *it = ac->slots[i].it;
+
+		if (it != NULL)
+			weir__item_fail(it, 503, 0);
+	}
+}
+
+void weir__agentconn_on_connect(struct weir_sock *s, int res)
+{
+	struct weir_agentconn *ac = weir_container_of(s, struct weir_agentconn, s);
+	struct weir_reactor *r = s->r;
+	char *hello;
+	uint32_t len;
+
+	if (res < 0) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "connect: %s", strerror(-res));
+		weir__ac_fail(ac, why);
+		return;
+	}
+	ac->state = WEIR_AC_HELLO;
+	ac->rbuf = weir_malloc(RBUF_INIT);
+	if (ac->rbuf == NULL) {
+		weir__ac_fail(ac, "out of memory");
+		return;
+	}
+	ac->rcap = RBUF_INIT;
+	hello = weir_agent_enc_hello(ac->rt->conf->name, r->id, &len);
+	if (weir__ac_send(ac, hello, len) != 0) {
+		weir__ac_fail(ac, "out of memory");
+		return;
+	}
+	arm_recv(ac);
+	weir_timer_arm(&r->wheel, &ac->s.timer, weir__now(r) + HELLO_TIMEOUT_MS);
+}
+
+static uint32_t ping_wait_ms(const struct weir_agent_rt *rt)
+{
+	return WEIR_MAX(rt->conf->timeout_ms * 10u, 1000u);
+}
+
+static void ac_timer(struct weir_timer *t)
+{
+	struct weir_agentconn *ac = weir_container_of(t, struct weir_agentconn, s.timer);
+	struct weir_reactor *r = ac->s.r;
+	const struct weir_conf_agent *ca = ac->rt->conf;
+	uint64_t now = weir__now(r);
+
+	switch (ac->state) {
+	case WEIR_AC_CONNECTING:
+		weir__ac_fail(ac, "connect timed out");
+		return;
+	case WEIR_AC_HELLO:
+		weir__ac_fail(ac, "no HELLO_REPLY within 1s");
+		return;
+	default:
+		break;
+	}
+	if (ac->ping_out) {
+		weir__ac_fail(ac, "no PONG");
+		return;
+	}
+	if (now >= ac->last_rx + ca->ping_interval_ms) {
+		uint32_t len;
+		char *f = weir_agent_enc_ping(++ac->ping_nonce, &len);
+
+		if (weir__ac_send(ac, f, len) != 0) {
+			weir__ac_fail(ac, "out of memory");
+			return;
+		}
+		ac->ping_out = true;
+		weir_timer_arm(&r->wheel, &ac->s.timer, now + ping_wait_ms(ac->rt));
+		return;
+	}
+	weir_timer_arm(&r->wheel, &ac->s.timer, ac->last_rx + ca->ping_interval_ms);
+}
+
+static int on_hello_reply(struct weir_agentconn *ac, const struct weir_agent_frame *f)
+{
+	struct weir_agent_rt *rt = ac->rt;
+	const struct weir_conf_agent *ca = rt->conf;
+	struct weir_reactor *r = ac->s.r;
+	struct weir_agent_hello_reply h;
+	const char *why;
+	uint32_t n;
+
+	if (f->type != WEIR_AGENT_HELLO_REPLY || f->id != 0) {
+		weir__ac_fail(ac, "first frame is not HELLO_REPLY");
+		return -1;
+	}
+	if (weir_agent_decode_hello_reply(f->payload, f->payload_len, &h, &why) != 0) {
+		weir__ac_fail(ac, why);
+		return -1;
+	}
+	n = ca->max_in_flight;
+	if (h.max_in_flight != 0)
+		n = WEIR_MIN(n, h.max_in_flight);
+	ac->slots = weir_calloc(n, sizeof(*ac->slots));
+	if (ac->slots == NULL) {
+		weir__ac_fail(ac, "out of memory");
+		return -1;
+	}
+	ac->nslots = n;
+	for (uint32_t i = 0; i < n; i++)
+		ac->slots[i].next_free = i + 1 < n ? i + 1 : UINT32_MAX;
+	ac->free_head = 0;
+	ac->max_frame = h.max_frame;
+	ac->events = h.events;
+	if (ca->events != 0)
+		ac->events &= ca->events;
+	if (ac->events & WEIR_AGENT_EV_RESPONSE_BODY)
+		ac->events |= WEIR_AGENT_EV_RESPONSE_HEADERS;
+	ac->caps = h.caps & WEIR_AGENT_CAP_CREDIT;
+	ac->window = (ac->caps & WEIR_AGENT_CAP_CREDIT) && h.body_window != 0 ? h.body_window
+									     : UINT64_MAX;
+	ac->state = WEIR_AC_READY;
+	if (ac->link != NULL) {
+		if (!ac->link->was_up)
+			weir__agent_log(rt, "connected to %s (events 0x%x, %u in flight%s)",
+					ca->addr.text, ac->events, n,
+					ac->window != UINT64_MAX ? ", credit" : "");
+		ac->link->was_up = true;
+		ac->link->backoff_ms = BACKOFF_MIN_MS;
+	}
+	/* a fresh connection is a fresh chance */
+	if (rt->breaker != WEIR_BREAKER_CLOSED) {
+		rt->breaker = WEIR_BREAKER_CLOSED;
+		rt->probing = false;
+		rt->consec_timeouts = 0;
+	}
+	weir_timer_arm(&r->wheel, &ac->s.timer, weir__now(r) + ca->ping_interval_ms);
+	return 0;
+}
+
+/* One frame from a READY or DRAINING connection. -1: the connection is gone. */
+static int on_frame(struct weir_agentconn *ac, const struct weir_agent_frame *f)
+{
+	struct weir_aitem *it = NULL;
+	const char *why;
+	int k;
+
+	switch (f->type) {
+	case WEIR_AGENT_PONG:
+		if (weir_agent_check_map(f->payload, f->payload_len, &why) != 0) {
+			weir__ac_fail(ac, why);
+			return -1;
+		}
+		if (f->id == ac->ping_nonce)
+			ac->ping_out = false;
+		return 0;
+	case WEIR_AGENT_GOAWAY:
+		if (weir_agent_check_map(f->payload, f->payload_len, &why) != 0) {
+			weir__ac_fail(ac, why);
+			return -1;
+		}
+		weir__agent_log(ac->rt, "GOAWAY received: draining %u request%s", ac->nopen,
+				ac->nopen == 1 ? "" : "s");
+		ac->state = WEIR_AC_DRAINING;
+		if (ac->link != NULL) {
+			struct weir_agent_link *l = ac->link;
+
+			l->conn = NULL;
+			ac->link = NULL;
+			l->backoff_ms = BACKOFF_MIN_MS;
+			link_schedule(l);
+		}
+		if (ac->nopen == 0) {
+			weir__ac_fail(ac, NULL);
+			return -1;
+		}
+		return 0;
+	case WEIR_AGENT_VERDICT:
+	case WEIR_AGENT_NEED_MORE:
+	case WEIR_AGENT_CREDIT:
+		break;
+	default:
+		weir__ac_fail(ac, "unexpected message type");
+		return -1;
+	}
+	k = lookup_id(ac, f->id, &it);
+	if (k < 0) {
+		weir__ac_fail(ac, "frame for a request id weir never opened");
+		return -1;
+	}
+	if (f->type == WEIR_AGENT_VERDICT) {
+		struct weir_agent_verdict *v = ac->s.r->verdict;
+
+		if (weir_agent_decode_verdict(f->payload, f->payload_len, v, &why) != 0) {
+			weir__ac_fail(ac, why);
+			return -1;
+		}
+		if (k > 0)
+			weir__item_verdict(it, v);
+		return 0;
+	}
+	if (f->type == WEIR_AGENT_CREDIT) {
+		uint64_t bytes;
+
+		if (weir_agent_decode_credit(f->payload, f->payload_len, &bytes, &why) != 0) {
+			weir__ac_fail(ac, why);
+			return -1;
+		}
+		if (k > 0)
+			weir__item_credit(it, bytes);
+		return 0;
+	}
+	if (weir_agent_check_map(f->payload, f->payload_len, &why) != 0) {
+		weir__ac_fail(ac, why);
+		return -1;
+	}
+	if (k > 0)
+		weir__item_need_more(it);
+	return 0;
+}
+
+void weir__agentconn_on_recv(struct weir_sock *s, int res)
+{
+	struct weir_agentconn *ac = weir_container_of(s, struct weir_agentconn, s);
+	uint32_t pos = 0;
+
+	ac->recv_posted = false;
+	if (s->closed)
+		return;
+	if (res <= 0) {
+		char why[96];
+
+		if (res == 0)
+			snprintf(why, sizeof(why), "closed by the agent%s",
+				 ac->rlen != 0 ? " in the middle of a frame" : "");
+		else
+			snprintf(why, sizeof(why), "recv: %s", strerror(-res));
+		weir__ac_fail(ac, why);
+		return;
+	}
+	ac->rlen += (uint32_t)res;
+	ac->last_rx = weir__now(s->r);
+	while (!s->closed) {
+		struct weir_agent_frame f;
+		uint32_t need;
+		int ret = weir_agent_frame_parse(ac->rbuf + pos, ac->rlen - pos, WEIR_AGENT_MAX_FRAME_DEFAULT,
+						 &f, &need);
+
+		if (ret == WEIR_H1_NEED_MORE)
+			break;
+		if (ret < 0) {
+			weir__ac_fail(ac, "invalid frame length (below 12 or over the 256 KiB limit)");
+			return;
+		}
+		pos += f.size;
+		if (ac->state == WEIR_AC_HELLO) {
+			if (on_hello_reply(ac, &f) != 0)
+				return;
+			continue;
+		}
+		if (on_frame(ac, &f) != 0)
+			return;
+	}
+	if (s->closed)
+		return;
+	if (pos != 0) {
+		memmove(ac->rbuf, ac->rbuf + pos, ac->rlen - pos);
+		ac->rlen -= pos;
+	}
+	arm_recv(ac);
+}
+
+void weir__agentconn_on_send(struct weir_sock *s, int res)
+{
+	struct weir_agentconn *ac = weir_container_of(s, struct weir_agentconn, s);
+
+	if (res < 0) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "send: %s", strerror(-res));
+		weir__ac_fail(ac, why);
+		return;
+	}
+	weir_outq_consume(&s->out, &s->r->pool, (size_t)res);
+	weir__sock_flush(s);
+	if (ac->want_writers && weir_outq_drained(&s->out)) {
+		ac->want_writers = false;
+		for (uint32_t i = 0; i < ac->nslots && !s->closed; i++) {
+			struct weir_aitem *it = ac->slots[i].it;
+
+			if (it != NULL)
+				weir__item_writable(it);
+		}
+	}
+}
+
+void weir__agentconn_free(struct weir_sock *s)
+{
+	struct weir_agentconn *ac = weir_container_of(s, struct weir_agentconn, s);
+
+	weir_free(ac->rbuf);
+	weir_free(ac->slots);
+	weir_free(ac);
+}
+
+/* ---- reactor start / stop ----------------------------------------------- */
+
+int weir__agents_init(struct weir_reactor *r)
+{
+	const struct weir_conf *conf = r->conf;
+
+	if (conf->nagents == 0)
+		return 0;
+	r->verdict = weir_malloc(sizeof(*r->verdict));
+	r->agents = weir_calloc(conf->nagents, sizeof(*r->agents));
+	if (r->agents == NULL || r->verdict == NULL)
+		return -ENOMEM;
+	r->nagents = conf->nagents;
+	for (unsigned i = 0; i < conf->nagents; i++) {
+		struct weir_agent_rt *rt = &r->agents[i];
+
+		rt->conf = &conf->agents[i];
+		rt->r = r;
+		rt->nlinks = rt->conf->connections;
+		rt->rr = r->id;
+		rt->links = weir_calloc(rt->nlinks, sizeof(*rt->links));
+		if (rt->links == NULL)
+			return -ENOMEM;
+		for (unsigned j = 0; j < rt->nlinks; j++) {
+			struct weir_agent_link *l = &rt->links[j];
+
+			l->rt = rt;
+			l->idx = j;
+			l->backoff_ms = BACKOFF_MIN_MS;
+			weir_timer_init(&l->timer, link_timer);
+			link_connect(l);
+		}
+	}
+	return 0;
+}
+
+void weir__agents_stop(struct weir_reactor *r)
+{
+	if (r->agents_stopped)
+		return;
+	r->agents_stopped = true;
+	for (unsigned i = 0; i < r->nagents; i++) {
+		struct weir_agent_rt *rt = &r->agents[i];
+
+		for (unsigned j = 0; j < rt->nlinks; j++) {
+			struct weir_agent_link *l = &rt->links[j];
+
+			weir_timer_cancel(&r->wheel, &l->timer);
+			if (l->conn != NULL) {
+				struct weir_agentconn *ac = l->conn;
+
+				l->conn = NULL;
+				ac->link = NULL;
+				weir__sock_close(&ac->s);
+			}
+		}
+	}
+}
+
+void weir__agents_fini(struct weir_reactor *r)
+{
+	if (r->agents != NULL)
+		for (unsigned i = 0; i < r->nagents; i++)
+			weir_free(r->agents[i].links);
+	weir_free(r->agents);
+	weir_free(r->verdict);
+	r->agents = NULL;
+	r->verdict = NULL;
+}

@@ -1,0 +1,660 @@
+/* Agent protocol codec (proxy side). See weir/agent_proto.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <msgpuck.h>
+
+#include "weir/agent_proto.h"
+#include "weir/alloc.h"
+
+static inline void put_be32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+static inline uint32_t get_be32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+void weir_agent_frame_hdr_put(char *dst, uint32_t payload_len, uint8_t type, uint8_t flags,
+			      uint64_t id)
+{
+	put_be32(dst, WEIR_AGENT_LEN_MIN + payload_len);
+	dst[4] = (char)type;
+	dst[5] = (char)flags;
+	dst[6] = 0;
+	dst[7] = 0;
+	put_be32(dst + 8, (uint32_t)(id >> 32));
+	put_be32(dst + 12, (uint32_t)id);
+}
+
+int weir_agent_frame_parse(const char *p, size_t n, uint32_t max_frame,
+			   struct weir_agent_frame *f, uint32_t *need)
+{
+	uint32_t length;
+
+	if (n < 4) {
+		*need = WEIR_AGENT_HDR_SIZE;
+		return WEIR_H1_NEED_MORE;
+	}
+	length = get_be32(p);
+	if (length < WEIR_AGENT_LEN_MIN || length > max_frame - 4)
+		return -1;
+	*need = length + 4;
+	if (n < (size_t)length + 4)
+		return WEIR_H1_NEED_MORE;
+	f->size = length + 4;
+	f->type = (uint8_t)p[4];
+	f->flags = (uint8_t)p[5];
+	f->id = (uint64_t)get_be32(p + 8) << 32 | get_be32(p + 12);
+	f->payload = p + WEIR_AGENT_HDR_SIZE;
+	f->payload_len = length - WEIR_AGENT_LEN_MIN;
+	return 0;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+int weir_agent_check_map(const char *p, size_t n, const char **why)
+{
+	const char *cur = p;
+
+	if (n == 0 || mp_typeof(*p) != MP_MAP) {
+		*why = "payload is not a MessagePack map";
+		return -1;
+	}
+	if (mp_check(&cur, p + n) != 0) {
+		*why = "truncated or invalid MessagePack";
+		return -1;
+	}
+	if (cur != p + n) {
+		*why = "bytes after the payload map";
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads a non-negative integer key or value; on failure *cur is unchanged. */
+static int get_uint(const char **cur, uint64_t *v)
+{
+	const char *c = *cur;
+
+	switch (mp_typeof(*c)) {
+	case MP_UINT:
+		*v = mp_decode_uint(&c);
+		break;
+	case MP_INT: {
+		int64_t i = mp_decode_int(&c);
+
+		if (i < 0)
+			return -1;
+		*v = (uint64_t)i;
+		break;
+	}
+	default:
+		return -1;
+	}
+	*cur = c;
+	return 0;
+}
+
+static int get_str(const char **cur, weir_slice_t *s)
+{
+	uint32_t len;
+
+	if (mp_typeof(**cur) != MP_STR)
+		return -1;
+	s->ptr = mp_decode_str(cur, &len);
+	s->len = len;
+	return 0;
+}
+
+static int get_strbin(const char **cur, weir_slice_t *s)
+{
+	uint32_t len;
+
+	if (mp_typeof(**cur) != MP_STR && mp_typeof(**cur) != MP_BIN)
+		return -1;
+	s->ptr = mp_decode_strbin(cur, &len);
+	s->len = len;
+	return 0;
+}
+
+static bool is_tchar(unsigned char ch)
+{
+	if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')
+		return true;
+	if (ch >= '0' && ch <= '9')
+		return true;
+	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static bool valid_token(weir_slice_t s)
+{
+	if (s.len == 0 || s.len > 256)
+		return false;
+	for (size_t i = 0; i < s.len; i++)
+		if (!is_tchar((unsigned char)s.ptr[i]))
+			return false;
+	return true;
+}
+
+/* Field values: visible characters, SP, HTAB, obs-text; no CR, LF, NUL or
+ * other controls; no leading or trailing whitespace. */
+static bool valid_value(weir_slice_t s)
+{
+	if (s.len > 8192)
+		return false;
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char ch = (unsigned char)s.ptr[i];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return false;
+	}
+	if (s.len != 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t' || s.ptr[s.len - 1] == ' ' ||
+			   s.ptr[s.len - 1] == '\t'))
+		return false;
+	return true;
+}
+
+int weir_agent_decode_hello_reply(const char *p, size_t n, struct weir_agent_hello_reply *h,
+				  const char **why)
+{
+	const char *cur = p;
+	uint32_t npairs;
+
+	memset(h, 0, sizeof(*h));
+	h->max_frame = WEIR_AGENT_MAX_FRAME_DEFAULT;
+	if (weir_agent_check_map(p, n, why) != 0)
+		return -1;
+	npairs = mp_decode_map(&cur);
+	for (uint32_t i = 0; i < npairs; i++) {
+		uint64_t key, v;
+
+		if (get_uint(&cur, &key) != 0) {
+			/* unknown key types are skipped with their values */
+			mp_next(&cur);
+			mp_next(&cur);
+			continue;
+		}
+		switch (key) {
+		case WEIR_AGENT_K_VERSION:
+		case WEIR_AGENT_K_CAPABILITIES:
+		case WEIR_AGENT_K_MAX_FRAME:
+		case WEIR_AGENT_K_MAX_IN_FLIGHT:
+		case WEIR_AGENT_K_EVENTS:
+		case WEIR_AGENT_K_BODY_WINDOW:
+			if (get_uint(&cur, &v) != 0) {
+				*why = "HELLO_REPLY: a numeric field is not a non-negative integer";
+				return -1;
+			}
+			if (key == WEIR_AGENT_K_VERSION)
+				h->version = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+			else if (key == WEIR_AGENT_K_CAPABILITIES)
+				h->caps = (uint32_t)v;
+			else if (key == WEIR_AGENT_K_MAX_FRAME)
+				h->max_frame = (uint32_t)WEIR_MIN(WEIR_MAX(v, (uint64_t)WEIR_AGENT_MAX_FRAME_MIN),
+								  (uint64_t)WEIR_AGENT_MAX_FRAME_CEIL);
+			else if (key == WEIR_AGENT_K_MAX_IN_FLIGHT)
+				h->max_in_flight = (uint32_t)WEIR_MIN(v, (uint64_t)4096);
+			else if (key == WEIR_AGENT_K_EVENTS)
+				h->events = (uint32_t)(v & WEIR_AGENT_EV_ALL);
+			else
+				h->body_window = v;
+			break;
+		case WEIR_AGENT_K_NAME:
+			if (get_str(&cur, &h->name) != 0 || h->name.len > WEIR_AGENT_MAX_NAME) {
+				*why = "HELLO_REPLY: name is not a string of at most 64 bytes";
+				return -1;
+			}
+			break;
+		default:
+			mp_next(&cur);
+			break;
+		}
+	}
+	if (h->version != WEIR_AGENT_VERSION) {
+		*why = "HELLO_REPLY: unsupported or missing protocol version";
+		return -1;
+	}
+	if (h->events == 0) {
+		*why = "HELLO_REPLY: no events subscribed";
+		return -1;
+	}
+	return 0;
+}
+
+static int get_pairs(const char **cur, struct weir_agent_kv *kv, uint32_t *nout, bool names_only)
+{
+	uint32_t n;
+
+	if (mp_typeof(**cur) != MP_ARRAY)
+		return -1;
+	n = mp_decode_array(cur);
+	if (names_only) {
+		if (n > WEIR_AGENT_MAX_MUTATIONS)
+			return -1;
+	} else if (n % 2 != 0 || n / 2 > WEIR_AGENT_MAX_MUTATIONS) {
+		return -1;
+	}
+	*nout = names_only ? n : n / 2;
+	for (uint32_t i = 0; i < *nout; i++) {
+		if (get_str(cur, &kv[i].name) != 0 || !valid_token(kv[i].name))
+			return -1;
+		if (names_only) {
+			kv[i].value.ptr = NULL;
+			kv[i].value.len = 0;
+			continue;
+		}
+		if (get_str(cur, &kv[i].value) != 0 || !valid_value(kv[i].value))
+			return -1;
+	}
+	return 0;
+}
+
+static int get_audit(const char **cur, weir_slice_t *out, uint32_t *nout, char (*buf)[24],
+		     bool numbers_ok)
+{
+	uint32_t n;
+
+	if (mp_typeof(**cur) != MP_ARRAY)
+		return -1;
+	n = mp_decode_array(cur);
+	if (n > WEIR_AGENT_MAX_AUDIT)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t v;
+
+		if (numbers_ok && get_uint(cur, &v) == 0) {
+			int k = snprintf(buf[i], sizeof(buf[i]), "%" PRIu64, v);
+
+			out[i].ptr = buf[i];
+			out[i].len = (size_t)k;
+			continue;
+		}
+		if (get_str(cur, &out[i]) != 0 || out[i].len > WEIR_AGENT_MAX_NAME ||
+		    !valid_value(out[i]))
+			return -1;
+	}
+	*nout = n;
+	return 0;
+}
+
+static bool redirect_status(uint64_t s)
+{
+	return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
+}
+
+int weir_agent_decode_verdict(const char *p, size_t n, struct weir_agent_verdict *v,
+			      const char **why)
+{
+	const char *cur = p;
+	bool has_status = false, has_action = false;
+	uint32_t npairs;
+
+	v->action = WEIR_AGENT_ALLOW;
+	v->phase = WEIR_AGENT_PHASE_REQUEST;
+	v->status = 0;
+	v->location.ptr = v->body.ptr = v->reason.ptr = NULL;
+	v->location.len = v->body.len = v->reason.len = 0;
+	v->has_score = false;
+	v->ntags = v->nrules = 0;
+	memset(v->n, 0, sizeof(v->n));
+	if (weir_agent_check_map(p, n, why) != 0)
+		return -1;
+	npairs = mp_decode_map(&cur);
+	for (uint32_t i = 0; i < npairs; i++) {
+		uint64_t key, u;
+		int list = -1;
+
+		if (get_uint(&cur, &key) != 0) {
+			mp_next(&cur);
+			mp_next(&cur);
+			continue;
+		}
+		switch (key) {
+		case WEIR_AGENT_K_ACTION:
+			if (get_uint(&cur, &u) != 0 || u > WEIR_AGENT_REDIRECT) {
+				*why = "VERDICT: unknown action";
+				return -1;
+			}
+			v->action = (uint32_t)u;
+			has_action = true;
+			break;
+		case WEIR_AGENT_K_PHASE:
+			if (get_uint(&cur, &u) != 0 || u > WEIR_AGENT_PHASE_RESPONSE) {
+				*why = "VERDICT: unknown phase";
+				return -1;
+			}
+			v->phase = (uint32_t)u;
+			break;
+		case WEIR_AGENT_K_STATUS:
+			if (get_uint(&cur, &u) != 0 || u < 200 || u > 599) {
+				*why = "VERDICT: status is not an integer from 200 to 599";
+				return -1;
+			}
+			v->status = (uint32_t)u;
+			has_status = true;
+			break;
+		case WEIR_AGENT_K_LOCATION:
+			if (get_str(&cur, &v->location) != 0 || v->location.len == 0 ||
+			    !valid_value(v->location)) {
+				*why = "VERDICT: invalid location";
+				return -1;
+			}
+			break;
+		case WEIR_AGENT_K_BODY:
+			if (get_strbin(&cur, &v->body) != 0) {
+				*why = "VERDICT: body is not bin or str";
+				return -1;
+			}
+			break;
+		case WEIR_AGENT_K_REASON:
+			if (get_str(&cur, &v->reason) != 0 || v->reason.len > 1024) {
+				*why = "VERDICT: reason is not a string of at most 1024 bytes";
+				return -1;
+			}
+			break;
+		case WEIR_AGENT_K_SCORE:
+			if (mp_typeof(*cur) == MP_UINT) {
+				uint64_t s = mp_decode_uint(&cur);
+
+				v->score = s > INT64_MAX ? INT64_MAX : (int64_t)s;
+			} else if (mp_typeof(*cur) == MP_INT) {
+				v->score = mp_decode_int(&cur);
+			} else {
+				*why = "VERDICT: score is not an integer";
+				return -1;
+			}
+			v->has_score = true;
+			break;
+		case WEIR_AGENT_K_TAGS:
+			if (get_audit(&cur, v->tags, &v->ntags, v->rule_buf, false) != 0) {
+				*why = "VERDICT: invalid tags";
+				return -1;
+			}
+			break;
+		case WEIR_AGENT_K_RULE_IDS:
+			if (get_audit(&cur, v->rules, &v->nrules, v->rule_buf, true) != 0) {
+				*why = "VERDICT: invalid rule_ids";
+				return -1;
+			}
+			break;
+		case WEIR_AGENT_K_REQ_SET: list = WEIR_MUT_REQ_SET; break;
+		case WEIR_AGENT_K_REQ_ADD: list = WEIR_MUT_REQ_ADD; break;
+		case WEIR_AGENT_K_REQ_DEL: list = WEIR_MUT_REQ_DEL; break;
+		case WEIR_AGENT_K_RESP_SET: list = WEIR_MUT_RESP_SET; break;
+		case WEIR_AGENT_K_RESP_ADD: list = WEIR_MUT_RESP_ADD; break;
+		case WEIR_AGENT_K_RESP_DEL: list = WEIR_MUT_RESP_DEL; break;
+		case WEIR_AGENT_K_HEADERS_OUT: list = WEIR_MUT_HEADERS_OUT; break;
+		default:
+			mp_next(&cur);
+			break;
+		}
+		if (list >= 0 &&
+		    get_pairs(&cur, v->kv[list], &v->n[list],
+			      list == WEIR_MUT_REQ_DEL || list == WEIR_MUT_RESP_DEL) != 0) {
+			*why = "VERDICT: invalid header list (names must be tokens, values without "
+			       "CR, LF, NUL; at most 64 entries)";
+			return -1;
+		}
+	}
+	if (!has_action) {
+		*why = "VERDICT: no action";
+		return -1;
+	}
+	if (v->action == WEIR_AGENT_BLOCK && !has_status)
+		v->status = 403;
+	if (v->action == WEIR_AGENT_REDIRECT) {
+		if (!has_status)
+			v->status = 302;
+		if (!redirect_status(v->status)) {
+			*why = "VERDICT: redirect status must be 301, 302, 303, 307 or 308";
+			return -1;
+		}
+		if (v->location.len == 0) {
+			*why = "VERDICT: redirect without location";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int weir_agent_decode_credit(const char *p, size_t n, uint64_t *bytes, const char **why)
+{
+	const char *cur = p;
+	uint32_t npairs;
+	bool found = false;
+
+	if (weir_agent_check_map(p, n, why) != 0)
+		return -1;
+	npairs = mp_decode_map(&cur);
+	for (uint32_t i = 0; i < npairs; i++) {
+		uint64_t key;
+
+		if (get_uint(&cur, &key) != 0) {
+			mp_next(&cur);
+			mp_next(&cur);
+			continue;
+		}
+		if (key != WEIR_AGENT_K_BYTES) {
+			mp_next(&cur);
+			continue;
+		}
+		if (get_uint(&cur, bytes) != 0) {
+			*why = "CREDIT: bytes is not a non-negative integer";
+			return -1;
+		}
+		found = true;
+	}
+	if (!found) {
+		*why = "CREDIT: no bytes";
+		return -1;
+	}
+	return 0;
+}
+
+bool weir_agent_protected_header(weir_slice_t name)
+{
+	static const char *const names[] = {
+		"content-length", "transfer-encoding", "connection", "keep-alive", "te",
+		"trailer", "upgrade", "host", "proxy-connection",
+	};
+
+	for (size_t i = 0; i < WEIR_ARRAY_SIZE(names); i++)
+		if (strlen(names[i]) == name.len && strncasecmp(names[i], name.ptr, name.len) == 0)
+			return true;
+	return false;
+}
+
+/* ---- encoding ----------------------------------------------------------- */
+
+static char *frame_alloc(size_t payload, uint32_t *len)
+{
+	char *b;
+
+	if (payload > WEIR_AGENT_MAX_FRAME_CEIL)
+		return NULL;
+	b = weir_malloc(WEIR_AGENT_HDR_SIZE + payload);
+	*len = (uint32_t)(WEIR_AGENT_HDR_SIZE + payload);
+	return b;
+}
+
+static char *enc_kuint(char *w, unsigned key, uint64_t v)
+{
+	w = mp_encode_uint(w, key);
+	return mp_encode_uint(w, v);
+}
+
+static char *enc_kstr(char *w, unsigned key, const char *s, size_t n)
+{
+	w = mp_encode_uint(w, key);
+	return mp_encode_str(w, s, (uint32_t)n);
+}
+
+#define KUINT_MAX (1 + 9)
+#define KSTR_SIZE(n) (1 + mp_sizeof_str((uint32_t)(n)))
+
+char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t *len)
+{
+	size_t nl = strlen(name);
+	size_t size = 1 + 5 * KUINT_MAX + KSTR_SIZE(nl);
+	char *b = frame_alloc(size, len), *w;
+
+	if (b == NULL)
+		return NULL;
+	w = b + WEIR_AGENT_HDR_SIZE;
+	w = mp_encode_map(w, 6);
+	w = enc_kuint(w, WEIR_AGENT_K_VERSION, WEIR_AGENT_VERSION);
+	w = enc_kuint(w, WEIR_AGENT_K_CAPABILITIES, WEIR_AGENT_CAP_CREDIT);
+	w = enc_kuint(w, WEIR_AGENT_K_MAX_FRAME, WEIR_AGENT_MAX_FRAME_DEFAULT);
+	w = enc_kuint(w, WEIR_AGENT_K_EVENTS, WEIR_AGENT_EV_ALL);
+	w = enc_kstr(w, WEIR_AGENT_K_NAME, name, nl);
+	w = enc_kuint(w, WEIR_AGENT_K_REACTOR, reactor);
+	*len = (uint32_t)(w - b);
+	weir_agent_frame_hdr_put(b, *len - WEIR_AGENT_HDR_SIZE, WEIR_AGENT_HELLO, 0, 0);
+	return b;
+}
+
+static size_t headers_size(const struct weir_h1_header *h, size_t n)
+{
+	size_t size = 1 + mp_sizeof_array((uint32_t)(2 * n));
+
+	for (size_t i = 0; i < n; i++)
+		size += mp_sizeof_str((uint32_t)h[i].name.len) +
+			mp_sizeof_str((uint32_t)h[i].value.len);
+	return size;
+}
+
+static char *enc_headers(char *w, const struct weir_h1_header *h, size_t n)
+{
+	w = mp_encode_uint(w, WEIR_AGENT_K_HEADERS);
+	w = mp_encode_array(w, (uint32_t)(2 * n));
+	for (size_t i = 0; i < n; i++) {
+		w = mp_encode_str(w, h[i].name.ptr, (uint32_t)h[i].name.len);
+		w = mp_encode_str(w, h[i].value.ptr, (uint32_t)h[i].value.len);
+	}
+	return w;
+}
+
+char *weir_agent_enc_request_headers(uint64_t id, const struct weir_agent_req_info *ri,
+				     uint32_t *len)
+{
+	const struct weir_h1_request *req = ri->req;
+	size_t al = strlen(ri->client_addr), rl = strlen(ri->route), ul = strlen(ri->uid);
+	bool has_len = req->body == WEIR_H1_BODY_LENGTH;
+	size_t size = 1 + KSTR_SIZE(req->method.len) + KSTR_SIZE(req->target.len) + KUINT_MAX +
+		      headers_size(req->headers, req->nheaders) + KSTR_SIZE(al) + KUINT_MAX +
+		      KSTR_SIZE(rl) + KSTR_SIZE(ul) + (has_len ? KUINT_MAX : 0);
+	char *b = frame_alloc(size, len), *w;
+
+	if (b == NULL)
+		return NULL;
+	w = b + WEIR_AGENT_HDR_SIZE;
+	w = mp_encode_map(w, has_len ? 9 : 8);
+	w = enc_kstr(w, WEIR_AGENT_K_METHOD, req->method.ptr, req->method.len);
+	w = enc_kstr(w, WEIR_AGENT_K_TARGET, req->target.ptr, req->target.len);
+	w = enc_kuint(w, WEIR_AGENT_K_HTTP_MINOR, (uint64_t)req->minor_version);
+	w = enc_headers(w, req->headers, req->nheaders);
+	w = enc_kstr(w, WEIR_AGENT_K_CLIENT_ADDR, ri->client_addr, al);
+	w = enc_kuint(w, WEIR_AGENT_K_CLIENT_PORT, ri->client_port);
+	w = enc_kstr(w, WEIR_AGENT_K_ROUTE, ri->route, rl);
+	w = enc_kstr(w, WEIR_AGENT_K_UID, ri->uid, ul);
+	if (has_len)
+		w = enc_kuint(w, WEIR_AGENT_K_BODY_LENGTH, req->content_length);
+	*len = (uint32_t)(w - b);
+	weir_agent_frame_hdr_put(b, *len - WEIR_AGENT_HDR_SIZE, WEIR_AGENT_REQUEST_HEADERS,
+				 req->body == WEIR_H1_BODY_NONE ? WEIR_AGENT_F_LAST : 0, id);
+	return b;
+}
+
+char *weir_agent_enc_response_headers(uint64_t id, const struct weir_h1_response *res,
+				      uint32_t *len)
+{
+	bool has_len = res->body == WEIR_H1_BODY_LENGTH;
+	size_t size = 1 + 2 * KUINT_MAX + headers_size(res->headers, res->nheaders) +
+		      (has_len ? KUINT_MAX : 0);
+	char *b = frame_alloc(size, len), *w;
+
+	if (b == NULL)
+		return NULL;
+	w = b + WEIR_AGENT_HDR_SIZE;
+	w = mp_encode_map(w, has_len ? 4 : 3);
+	w = enc_kuint(w, WEIR_AGENT_K_STATUS, (uint64_t)res->status);
+	w = enc_kuint(w, WEIR_AGENT_K_HTTP_MINOR, (uint64_t)res->minor_version);
+	w = enc_headers(w, res->headers, res->nheaders);
+	if (has_len)
+		w = enc_kuint(w, WEIR_AGENT_K_BODY_LENGTH, res->content_length);
+	*len = (uint32_t)(w - b);
+	weir_agent_frame_hdr_put(b, *len - WEIR_AGENT_HDR_SIZE, WEIR_AGENT_RESPONSE_HEADERS,
+				 res->body == WEIR_H1_BODY_NONE ||
+				 (has_len && res->content_length == 0) ? WEIR_AGENT_F_LAST : 0,
+				 id);
+	return b;
+}
+
+char *weir_agent_enc_done(uint64_t id, unsigned status, uint64_t bytes_in, uint64_t bytes_out,
+			  uint64_t duration_us, uint32_t *len)
+{
+	char *b = frame_alloc(1 + 4 * KUINT_MAX, len), *w;
+
+	if (b == NULL)
+		return NULL;
+	w = b + WEIR_AGENT_HDR_SIZE;
+	w = mp_encode_map(w, 4);
+	w = enc_kuint(w, WEIR_AGENT_K_STATUS, status);
+	w = enc_kuint(w, WEIR_AGENT_K_BYTES_IN, bytes_in);
+	w = enc_kuint(w, WEIR_AGENT_K_BYTES_OUT, bytes_out);
+	w = enc_kuint(w, WEIR_AGENT_K_DURATION_US, duration_us);
+	*len = (uint32_t)(w - b);
+	weir_agent_frame_hdr_put(b, *len - WEIR_AGENT_HDR_SIZE, WEIR_AGENT_REQUEST_DONE, 0, id);
+	return b;
+}
+
+char *weir_agent_enc_cancel(uint64_t id, unsigned reason, uint32_t *len)
+{
+	char *b = frame_alloc(1 + KUINT_MAX, len), *w;
+
+	if (b == NULL)
+		return NULL;
+	w = b + WEIR_AGENT_HDR_SIZE;
+	w = mp_encode_map(w, 1);
+	w = enc_kuint(w, WEIR_AGENT_K_CANCEL_REASON, reason);
+	*len = (uint32_t)(w - b);
+	weir_agent_frame_hdr_put(b, *len - WEIR_AGENT_HDR_SIZE, WEIR_AGENT_CANCEL, 0, id);
+	return b;
+}
+
+char *weir_agent_enc_ping(uint64_t nonce, uint32_t *len)
+{
+	char *b = frame_alloc(1, len);
+
+	if (b == NULL)
+		return NULL;
+	mp_encode_map(b + WEIR_AGENT_HDR_SIZE, 0);
+	weir_agent_frame_hdr_put(b, 1, WEIR_AGENT_PING, 0, nonce);
+	return b;
+}
+
+uint32_t weir_agent_body_prefix(char *dst, uint8_t type, uint64_t id, bool last,
+				uint64_t offset, uint32_t data_len)
+{
+	char *w = dst + WEIR_AGENT_HDR_SIZE;
+	uint32_t plen;
+
+	w = mp_encode_map(w, 2);
+	w = enc_kuint(w, WEIR_AGENT_K_OFFSET, offset);
+	w = mp_encode_uint(w, WEIR_AGENT_K_DATA);
+	w = mp_encode_binl(w, data_len);
+	plen = (uint32_t)(w - dst);
+	weir_agent_frame_hdr_put(dst, plen - WEIR_AGENT_HDR_SIZE + data_len, type,
+				 last ? WEIR_AGENT_F_LAST : 0, id);
+	return plen;
+}
