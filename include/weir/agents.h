@@ -58,6 +58,7 @@ struct weir_agent_link {
 	struct weir_timer timer;        /* reconnect */
 	uint32_t backoff_ms;
 	bool was_up;                    /* log transitions only */
+	bool down_logged;
 	unsigned idx;
 };
 
@@ -69,6 +70,7 @@ struct weir_agent_rt {
 	unsigned rr;
 	uint8_t breaker;                /* 0 closed, 1 open, 2 half-open */
 	bool probing;
+	bool warned_mut;
 	unsigned consec_timeouts;
 	uint64_t breaker_until;
 	struct {

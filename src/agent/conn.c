@@ -251,8 +251,12 @@ void weir__ac_fail(struct weir_agentconn *ac, const char *why)
 	if (ac->s.closed)
 		return;
 	if (why != NULL) {
-		if (l == NULL || l->was_up || ac->state >= WEIR_AC_READY)
-			weir__agent_log(rt, "connection closed: %s", why);
+		/* Log each outage once, not every reconnect attempt. */
+		if (l == NULL || !l->down_logged)
+			weir__agent_log(rt, "%s: %s%s", rt->conf->addr.text, why,
+					ac->state >= WEIR_AC_READY ? "" : " (retrying)");
+		if (l != NULL)
+			l->down_logged = true;
 		rt->stats.errors++;
 	}
 	weir__sock_close(&ac->s);
@@ -391,6 +395,7 @@ static int on_hello_reply(struct weir_agentconn *ac, const struct weir_agent_fra
 					ca->addr.text, ac->events, n,
 					ac->window != UINT64_MAX ? ", credit" : "");
 		ac->link->was_up = true;
+		ac->link->down_logged = false;
 		ac->link->backoff_ms = BACKOFF_MIN_MS;
 	}
 	/* a fresh connection is a fresh chance */

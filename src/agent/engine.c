@@ -441,8 +441,11 @@ void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *
 		if (v->n[l] == 0)
 			continue;
 		if (req_list && (!ar->hold || response)) {
-			weir__agent_log(rt, "uid %s: request header mutations ignored (the request "
-					"head already left: stream body mode)", ar->uid);
+			if (!rt->warned_mut)
+				weir__agent_log(rt, "uid %s: request header mutations ignored (the "
+						"request head already left: stream body mode); "
+						"logged once", ar->uid);
+			rt->warned_mut = true;
 			continue;
 		}
 		if (!req_list && ar->c->resp_started)

@@ -195,6 +195,8 @@ static void sock_free(struct weir_sock *s)
 	r->nsocks--;
 	if (s->role == WEIR_SOCK_CLIENT)
 		weir__client_free(weir_container_of(s, struct weir_client, s));
+	else if (s->role == WEIR_SOCK_AGENT)
+		weir__agentconn_free(s);
 	else
 		weir__upstream_free(weir_container_of(s, struct weir_upconn, s));
 }
@@ -223,15 +225,39 @@ static void arm_accept(struct weir_reactor *r, unsigned i)
 	io_uring_sqe_set_data64(sqe, ((uint64_t)i << 3) | WEIR_OP_ACCEPT);
 }
 
+/* A connection over max_connections (or accepted while stopping): a short
+ * 503 and an orderly close, without a connection object. The socket is new,
+ * so the answer fits its empty send buffer and MSG_DONTWAIT cannot block.
+ * Whatever the client already sent is read first: closing with unread input
+ * would reset the connection instead of ending it with FIN. */
+#define BUSY_BODY "503 Service Unavailable: too many connections\n"
+
+static void refuse(int fd)
+{
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+				   "Content-Type: text/plain\r\n"
+				   "Content-Length: 46\r\n"
+				   "Retry-After: 1\r\n"
+				   "Connection: close\r\n"
+				   "\r\n" BUSY_BODY;
+	char sink[4096];
+
+	_Static_assert(sizeof(BUSY_BODY) - 1 == 46, "Content-Length of the refusal");
+	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+		;
+	if (send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+		shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
 static void on_accept(struct weir_reactor *r, struct io_uring_cqe *cqe)
 {
 	unsigned i = (unsigned)(cqe->user_data >> 3);
 
 	if (cqe->res >= 0) {
 		if (r->stopping || r->nclients >= r->conf->max_connections) {
-			/* Clean refusal: the peer sees an orderly close. */
 			r->stats.refused++;
-			close(cqe->res);
+			refuse(cqe->res);
 		} else if (weir__client_new(r, cqe->res) == NULL) {
 			close(cqe->res);
 		} else {
@@ -368,12 +394,18 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 			weir__sock_arm_recv(s);
 		break;
 	}
+	case WEIR_OP_ARECV:
+		s->ops--;
+		weir__agentconn_on_recv(s, cqe->res);
+		break;
 	case WEIR_OP_SEND:
 		s->ops--;
 		s->sending = false;
 		if (s->closed)
 			break;
-		if (s->role == WEIR_SOCK_CLIENT)
+		if (s->role == WEIR_SOCK_AGENT)
+			weir__agentconn_on_send(s, cqe->res);
+		else if (s->role == WEIR_SOCK_CLIENT)
 			weir__client_on_send(weir_container_of(s, struct weir_client, s), cqe->res);
 		else
 			weir__upstream_on_send(weir_container_of(s, struct weir_upconn, s), cqe->res);
@@ -382,7 +414,11 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 		s->ops--;
 		if (s->closed)
 			break;
-		weir__upstream_on_connect(weir_container_of(s, struct weir_upconn, s), cqe->res);
+		if (s->role == WEIR_SOCK_AGENT)
+			weir__agentconn_on_connect(s, cqe->res);
+		else
+			weir__upstream_on_connect(weir_container_of(s, struct weir_upconn, s),
+						  cqe->res);
 		break;
 	default:
 		break;
@@ -440,6 +476,8 @@ static void run(struct weir_reactor *r)
 		r->stats.cqes += n;
 		r->stats.loops++;
 		weir_wheel_advance(&r->wheel, weir_now_ms());
+		if (r->stopping && r->nclients == 0 && !r->agents_stopped)
+			weir__agents_stop(r);
 		reap_dead(r);
 		if (r->stopping && r->nsocks == 0)
 			r->done = true;
@@ -503,12 +541,16 @@ static int reactor_init(struct weir_reactor *r)
 		r->ups[i].rr = r->id;
 	}
 	weir_wheel_init(&r->wheel, weir_now_ms());
+	ret = weir__agents_init(r);
+	if (ret < 0)
+		goto fail_pool;
 	for (unsigned i = 0; i < r->nlisten; i++)
 		arm_accept(r, i);
 	arm_wake(r);
 	return 0;
 
 fail_pool:
+	weir__agents_fini(r);
 	weir_bufpool_destroy(&r->pool, &r->ring);
 fail_ring:
 	io_uring_queue_exit(&r->ring);
@@ -525,6 +567,7 @@ static void reactor_fini(struct weir_reactor *r)
 			weir_free(r->ups[i].servers);
 		weir_free(r->ups);
 	}
+	weir__agents_fini(r);
 	weir_bufpool_destroy(&r->pool, &r->ring);
 	io_uring_queue_exit(&r->ring);
 }
