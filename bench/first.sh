@@ -241,6 +241,8 @@ start_nginx() {
 		-e "s|@LISTEN@|127.0.0.1:${port_of[nginx]}|g" \
 		-e "s|@ORIGIN@|127.0.0.1:$origin_port|g" \
 		-e "s|@KEEPALIVE@|$keepalive|g" \
+		-e "s|@WORKER_CONNECTIONS@|16384|g" \
+		-e "s|@NOFILE@|$(ulimit -Hn)|g" \
 		"$here/peers/nginx.conf.in" >"$tmp/nginx/nginx.conf"
 	# master_process off: this PID is the process that serves requests.
 	taskset -c 0 "$nginx_bin" -p "$tmp/nginx" -e "${log_of[nginx]}" \

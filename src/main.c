@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "weir-version.h"
+#include "weir/admin.h"
 #include "weir/alloc.h"
 #include "weir/conf.h"
 #include "weir/proxy.h"
@@ -141,6 +142,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	sem_t ready;
 	unsigned started = 0;
+	struct weir_admin *admin = NULL;
 	int ret, status = 0;
 
 	ret = parse_args(argc, argv, &o);
@@ -265,9 +267,20 @@ int main(int argc, char **argv)
 		}
 		started++;
 	}
+	/* An admin address from a config file must be served; the embedded
+	 * default's 127.0.0.1:9090 may be taken (another weir): warn only. */
+	if (weir_admin_start(&admin, conf, reactors, workers, err, sizeof(err)) != 0) {
+		fprintf(stderr, "weir: admin: %s\n", err);
+		if (o.config != NULL) {
+			status = 1;
+			goto stop;
+		}
+	}
 	fprintf(stderr, "weir: ready: %u reactor%s, listening on", workers, workers == 1 ? "" : "s");
 	for (unsigned j = 0; j < nlisten; j++)
 		fprintf(stderr, " %s", listens[j].text);
+	if (admin != NULL)
+		fprintf(stderr, ", admin on %s", conf->admin.text);
 	fprintf(stderr, "\n");
 
 	for (;;) {
@@ -289,6 +302,8 @@ stop:
 		weir_reactor_stop(&reactors[i]);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(reactors[i].thread, NULL);
+	/* after the reactors: it reads them until here (health while draining) */
+	weir_admin_stop(admin);
 	for (unsigned i = 0; i < workers; i++) {
 		if (reactors[i].wake_fd >= 0)
 			close(reactors[i].wake_fd);

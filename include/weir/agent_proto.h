@@ -103,7 +103,8 @@ struct weir_agent_req_info {
 	const char *uid;
 };
 
-char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t *len);
+/* events: what weir may send on the connection (the agent chooses within). */
+char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t events, uint32_t *len);
 char *weir_agent_enc_request_headers(uint64_t id, const struct weir_agent_req_info *ri,
 				     uint32_t *len);
 char *weir_agent_enc_response_headers(uint64_t id, const struct weir_h1_response *res,

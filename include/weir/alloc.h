@@ -8,6 +8,11 @@
  *
  * weir_alloc_count counts allocations made by the calling thread; benchmarks
  * read it to report allocations per operation.
+ *
+ * Built with WEIR_ALLOC_STATS defined (bench/micro compiles its own copy of
+ * src/core/alloc.c that way), weir_alloc_bytes also counts the bytes the
+ * calling thread requested (malloc size, calloc n * size, realloc new size).
+ * Without it the counter does not exist and costs nothing.
  */
 #ifndef WEIR_ALLOC_H
 #define WEIR_ALLOC_H
@@ -16,6 +21,9 @@
 #include <stdint.h>
 
 extern __thread uint64_t weir_alloc_count;
+#ifdef WEIR_ALLOC_STATS
+extern __thread uint64_t weir_alloc_bytes;
+#endif
 
 void weir_alloc_thread_init(void);
 void *weir_malloc(size_t size);

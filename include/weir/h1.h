@@ -60,11 +60,17 @@
  *    and the final empty line. A status line has the request-line limit.
  *  - parsing is prefix-consistent: on any prefix of a message the result is
  *    NEED_MORE or exactly the result on the whole message.
- *  - Host: an empty value, userinfo, an empty port or a port over 65535 is
- *    400. Absolute-form "http://h" gets ->path "/" (a slice of the "/" in
+ *  - Host: userinfo, an empty port or a port over 65535 is 400. An empty
+ *    value is a target URI without an authority (RFC 9110 7.2): ->host is
+ *    then empty, as for an HTTP/1.0 request without Host.
+ *  - Absolute-form "http://h" gets ->path "/" (a slice of the "/" in
  *    "HTTP/1.x", so still inside the buffer); "http://h?q" is 400 (its
  *    origin-form "/?q" is not in the buffer). Schemes other than http and
- *    https: 400.
+ *    https: 400. A '#' anywhere in the target is 400: a fragment is never
+ *    sent, and servers disagree on whether it ends the path.
+ *  - requests: a field name that reads Content-Length or Transfer-Encoding
+ *    once each '_' is taken for '-' is 400 (CGI-style servers map both to
+ *    the same variable, so it would frame the body behind weir's back).
  *  - Connection options are tokens (else 400); naming Content-Length or
  *    Transfer-Encoding is 400 (responses: 502), naming Host 400 (requests);
  *    more than WEIR_H1_MAX_HEADERS options naming fields: 400, which keeps

@@ -29,6 +29,7 @@
 #include "weir/conf.h"
 #include "weir/h1.h"
 #include "weir/iobuf.h"
+#include "weir/metrics.h"
 #include "weir/router.h"
 #include "weir/timer.h"
 #include "weir/uring.h"
@@ -233,6 +234,7 @@ struct weir_reactor {
 	struct weir_sock *starved;
 	struct weir_sock *dead;
 	struct weir_reactor_stats stats;
+	struct weir_metrics metrics;     /* read by the admin thread: weir/metrics.h */
 	struct weir_agent_rt *agents;   /* one per configured agent */
 	unsigned nagents;
 	bool agents_stopped;
@@ -275,6 +277,8 @@ void weir__client_on_recv(struct weir_client *c, int res);
 void weir__client_on_send(struct weir_client *c, int res);
 void weir__client_free(struct weir_client *c);
 void weir__client_stop(struct weir_client *c);
+/* shutdown_timeout expired: agents get CANCEL (shutdown), the connection closes. */
+void weir__client_shutdown(struct weir_client *c);
 /* Called by the upstream side. */
 void weir__client_response_head(struct weir_client *c, const struct weir_h1_response *res);
 void weir__client_response_data(struct weir_client *c, const char *p, uint32_t len,

@@ -300,7 +300,9 @@ void weir__agentconn_on_connect(struct weir_sock *s, int res)
 		return;
 	}
 	ac->rcap = RBUF_INIT;
-	hello = weir_agent_enc_hello(ac->rt->conf->name, r->id, &len);
+	hello = weir_agent_enc_hello(ac->rt->conf->name, r->id,
+				     ac->rt->conf->events ? ac->rt->conf->events : WEIR_AGENT_EV_ALL,
+				     &len);
 	if (weir__ac_send(ac, hello, len) != 0) {
 		weir__ac_fail(ac, "out of memory");
 		return;

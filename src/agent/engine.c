@@ -6,6 +6,7 @@
 
 #include "agent-internal.h"
 #include "weir/alloc.h"
+#include "weir/trace.h"
 
 /* stream mode: stop reading the client once this much waits for an agent */
 #define STREAM_HELD_MAX (256u * 1024u)
@@ -405,7 +406,7 @@ static void verdict_block(struct weir_aitem *it, const struct weir_agent_verdict
 		w[v->location.len] = '\0';
 		k++;
 	}
-	ar_block(ar, (int)v->status, h, k, v->body.ptr, v->body.len);
+	ar_block(ar, (int)v->status, h, k, v->body.ptr != NULL ? v->body.ptr : "", v->body.len);
 	weir_free(h);
 }
 
@@ -415,6 +416,7 @@ void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *
 	struct weir_agent_rt *rt = it->rt;
 	bool response = v->phase == WEIR_AGENT_PHASE_RESPONSE;
 
+	WEIR_TRACE4(agent_verdict, ar->c, rt->conf->index, v->action, v->phase);
 	weir__agent_verdict_seen(rt, it->probe);
 	it->probe = false;
 	if (ar->blocked)
@@ -562,6 +564,7 @@ int weir__agents_begin(struct weir_client *c, const struct weir_h1_request *req)
 			weir_free(f);
 			return -1;
 		}
+		WEIR_TRACE4(agent_event_sent, c, rt->conf->index, WEIR_AGENT_REQUEST_HEADERS, it->id);
 		item_timer_update(it, true);
 	}
 	ar->hold = ar->wait_hold != 0;
@@ -665,6 +668,8 @@ int weir__agents_response_head(struct weir_client *c, const struct weir_h1_respo
 			if (res->body == WEIR_H1_BODY_NONE ||
 			    (res->body == WEIR_H1_BODY_LENGTH && res->content_length == 0))
 				it->resp_last_sent = true;
+			WEIR_TRACE4(agent_event_sent, c, it->rt->conf->index,
+				    WEIR_AGENT_RESPONSE_HEADERS, it->id);
 			it->rs = WEIR_AI_PENDING;
 			ar->pending_resp++;
 			item_timer_update(it, true);

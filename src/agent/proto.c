@@ -581,7 +581,7 @@ static char *enc_kstr(char *w, unsigned key, const char *s, size_t n)
 #define KUINT_MAX (1 + 9)
 #define KSTR_SIZE(n) (1 + mp_sizeof_str((uint32_t)(n)))
 
-char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t *len)
+char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t events, uint32_t *len)
 {
 	size_t nl = strlen(name);
 	size_t size = 1 + 5 * KUINT_MAX + KSTR_SIZE(nl);
@@ -594,7 +594,7 @@ char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t *len)
 	w = enc_kuint(w, WEIR_AGENT_K_VERSION, WEIR_AGENT_VERSION);
 	w = enc_kuint(w, WEIR_AGENT_K_CAPABILITIES, WEIR_AGENT_CAP_CREDIT);
 	w = enc_kuint(w, WEIR_AGENT_K_MAX_FRAME, WEIR_AGENT_MAX_FRAME_DEFAULT);
-	w = enc_kuint(w, WEIR_AGENT_K_EVENTS, WEIR_AGENT_EV_ALL);
+	w = enc_kuint(w, WEIR_AGENT_K_EVENTS, events);
 	w = enc_kstr(w, WEIR_AGENT_K_NAME, name, nl);
 	w = enc_kuint(w, WEIR_AGENT_K_REACTOR, reactor);
 	*len = (uint32_t)(w - b);

@@ -4,6 +4,12 @@
 #include "weir/alloc.h"
 
 __thread uint64_t weir_alloc_count;
+#ifdef WEIR_ALLOC_STATS
+__thread uint64_t weir_alloc_bytes;
+#define COUNT_BYTES(n) (weir_alloc_bytes += (n))
+#else
+#define COUNT_BYTES(n) ((void)0)
+#endif
 static __thread mi_heap_t *thread_heap;
 
 void weir_alloc_thread_init(void)
@@ -15,6 +21,7 @@ void weir_alloc_thread_init(void)
 void *weir_malloc(size_t size)
 {
 	weir_alloc_count++;
+	COUNT_BYTES(size);
 	if (thread_heap != NULL)
 		return mi_heap_malloc(thread_heap, size);
 	return mi_malloc(size);
@@ -23,6 +30,7 @@ void *weir_malloc(size_t size)
 void *weir_calloc(size_t n, size_t size)
 {
 	weir_alloc_count++;
+	COUNT_BYTES(n * size);
 	if (thread_heap != NULL)
 		return mi_heap_calloc(thread_heap, n, size);
 	return mi_calloc(n, size);
@@ -31,6 +39,7 @@ void *weir_calloc(size_t n, size_t size)
 void *weir_realloc(void *p, size_t size)
 {
 	weir_alloc_count++;
+	COUNT_BYTES(size);
 	if (thread_heap != NULL)
 		return mi_heap_realloc(thread_heap, p, size);
 	return mi_realloc(p, size);

@@ -34,6 +34,7 @@ enum fkind {
 	K_XFF,
 	K_XFP,
 	K_VIA,
+	K_FRAMING_ALIKE,        /* Content_Length, Transfer_Encoding, ... */
 };
 
 static const uint8_t public_kind[] = {
@@ -48,6 +49,7 @@ static const uint8_t public_kind[] = {
 	[K_XFF] = WEIR_H_X_FORWARDED_FOR,
 	[K_XFP] = WEIR_H_X_FORWARDED_PROTO,
 	[K_VIA] = WEIR_H_VIA,
+	[K_FRAMING_ALIKE] = WEIR_H_OTHER,
 };
 
 /* What the field parser accumulates for one message. */
@@ -254,6 +256,25 @@ static bool is_token(weir_slice_t s)
 	return s.len != 0 && skip_token(s.ptr, s.ptr + s.len) == s.ptr + s.len;
 }
 
+/* A framing field name spelt with '_' for '-': CGI-style servers (and the
+ * frameworks that copy their conventions) map both to the same variable, so
+ * "Content_Length" would frame the body behind weir's back. */
+static enum fkind framing_alike(const char *n, size_t len)
+{
+	static const char cl[] = "content-length", te[] = "transfer-encoding";
+	const char *lit = len == 14 ? cl : te;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)n[i];
+
+		if (c == '_')
+			c = '-';
+		if ((c | 0x20) != (unsigned char)lit[i])
+			return K_OTHER;
+	}
+	return K_FRAMING_ALIKE;
+}
+
 static enum fkind classify(const char *n, size_t len)
 {
 	switch (len) {
@@ -304,6 +325,8 @@ static enum fkind classify(const char *n, size_t len)
 	}
 	if (len >= 6 && lit_ieq(n, "proxy-", 6))
 		return K_HOP;
+	if ((len == 14 || len == 17) && memchr(n, '_', len) != NULL)
+		return framing_alike(n, len);
 	return K_OTHER;
 }
 
@@ -500,12 +523,15 @@ static int on_field(struct msg *m, size_t i)
 			return 0;
 		if (++m->nhost > 1)
 			return fail(m, 400, "duplicate Host");
-		if (!valid_host(h->value.ptr, h->value.len))
+		/* empty: a target URI without an authority (RFC 9110 7.2) */
+		if (h->value.len != 0 && !valid_host(h->value.ptr, h->value.len))
 			return fail(m, 400, "invalid Host");
 		m->host = h->value;
 		return 0;
 	case K_EXPECT:
 		return m->is_request ? parse_expect(m, h->value) : 0;
+	case K_FRAMING_ALIKE:
+		return m->is_request ? fail(m, 400, "framing field name spelt with '_'") : 0;
 	default:
 		return 0;
 	}
@@ -723,6 +749,10 @@ static int parse_target(struct weir_h1_request *req, struct msg *m, const char *
 {
 	const char *t = req->target.ptr, *end = t + req->target.len, *a, *p;
 
+	/* A fragment is never sent (RFC 9112 3.2): where one appears, servers
+	 * disagree on whether it ends the path, so weir does not guess. */
+	if (memchr(t, '#', req->target.len) != NULL)
+		return fail(m, 400, "fragment in request-target");
 	if (*t == '/') {
 		req->path = req->target;
 		return 0;

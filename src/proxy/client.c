@@ -10,6 +10,7 @@
 
 #include "weir/alloc.h"
 #include "weir/proxy.h"
+#include "weir/trace.h"
 
 #define LINGER_MS 2000u
 #define SEND_TIMEOUT_MS 60000u
@@ -61,6 +62,7 @@ static void drop_retry_copy(struct weir_client *c)
  * move on to the next request, or towards closing. */
 static void exchange_done(struct weir_client *c)
 {
+	WEIR_TRACE4(request_end, c, c->s.fd, c->status, c->resp_bytes);
 	if (c->ar != NULL)
 		weir__agents_end(c, 0);
 	weir_free(c->held_head);
@@ -178,6 +180,7 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 
 	r->stats.requests++;
 	c->nreq++;
+	WEIR_TRACE3(request_start, c, c->s.fd, req->method_id);
 	c->method = (uint8_t)req->method_id;
 	c->minor = (uint8_t)req->minor_version;
 	c->close_after = (req->flags & WEIR_H1_F_CONN_CLOSE) != 0 || r->stopping;
@@ -600,10 +603,18 @@ void weir__client_free(struct weir_client *c)
 		c->next->prev = c->prev;
 	r->nclients--;
 	WEIR_BUG_ON(c->u != NULL);
-	WEIR_BUG_ON(c->ar != NULL);
+	if (c->ar != NULL)
+		weir__agents_end(c, WEIR_AGENT_CANCEL_SHUTDOWN);
 	weir_free(c->held_head);
 	weir_free(c->up_head);
 	weir_free(c);
+}
+
+void weir__client_shutdown(struct weir_client *c)
+{
+	if (c->ar != NULL)
+		weir__agents_end(c, WEIR_AGENT_CANCEL_SHUTDOWN);
+	client_close(c);
 }
 
 void weir__client_stop(struct weir_client *c)
@@ -631,6 +642,13 @@ void weir__client_on_recv(struct weir_client *c, int res)
 		client_process(c);
 		break;
 	case WEIR_C_WAIT:
+		if (c->ar != NULL && c->ar->pending_req != 0) {
+			/* Gone while its request waits for the agents (like
+			 * nginx, a FIN here counts as the client leaving):
+			 * they get CANCEL now, not a timeout later. */
+			client_close(c);
+			break;
+		}
 		/* Half-closed after a complete request: answer, then close. */
 		c->close_after = true;
 		break;
@@ -769,6 +787,9 @@ void weir__client_upstream_failed(struct weir_client *c, int status, bool retry_
 	c->u = NULL;
 	if (c->s.closed)
 		return;
+	if (c->ar != NULL && !(retry_ok && !c->retried && c->up_head != NULL &&
+			       !c->body_streamed && !c->resp_started))
+		weir__agents_end(c, WEIR_AGENT_CANCEL_UPSTREAM);
 	if (retry_ok && !c->retried && c->up_head != NULL && !c->body_streamed &&
 	    !c->resp_started) {
 		char *head = c->up_head;

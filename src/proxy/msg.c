@@ -127,12 +127,14 @@ char *weir__build_request_head(const struct weir_h1_request *req, const char *cl
 	PUT_LIT(&b, " ");
 	put_slice(&b, req->path);
 	PUT_LIT(&b, " HTTP/1.1\r\n");
-	/* Host first, from the absolute-form authority when there was one. */
-	if (req->host.len != 0) {
-		PUT_LIT(&b, "Host: ");
+	/* Host first, from the absolute-form authority when there was one
+	 * (RFC 9112 3.2.2). Every HTTP/1.1 request carries one: an HTTP/1.0
+	 * client that sent none gets the empty value RFC 9110 7.2 prescribes
+	 * for a target URI without an authority. */
+	PUT_LIT(&b, "Host: ");
+	if (req->host.len != 0)
 		put_slice(&b, req->host);
-		PUT_LIT(&b, "\r\n");
-	}
+	PUT_LIT(&b, "\r\n");
 	for (size_t i = 0; i < req->nheaders; i++) {
 		const struct weir_h1_header *h = &req->headers[i];
 
@@ -183,6 +185,17 @@ char *weir__build_request_head(const struct weir_h1_request *req, const char *cl
 	return b.p;
 }
 
+/* The first value of a Content-Length field the parser accepted (digits,
+ * at most 2^53, maybe a list of equal values). */
+static uint64_t first_length(weir_slice_t v)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9'; i++)
+		n = n * 10 + (uint64_t)(v.ptr[i] - '0');
+	return n;
+}
+
 char *weir__build_response_head(const struct weir_h1_response *res, int client_minor,
 				 bool is_head, enum weir_frame frame, bool close, uint32_t *len)
 {
@@ -223,12 +236,15 @@ char *weir__build_response_head(const struct weir_h1_response *res, int client_m
 			break;
 		case WEIR_H_CONTENT_LENGTH:
 			/* A bodiless response (HEAD, 304) keeps the length the
-			 * upstream announced for the representation; 204 and
-			 * 1xx never carry one. */
+			 * upstream announced for the representation, as one
+			 * canonical value (the parser checked that every value
+			 * is the same); 204 and 1xx never carry one. */
 			if (frame == WEIR_FRAME_NONE && !kept_length && res->status != 204 &&
 			    res->status >= 200 && (is_head || res->status == 304)) {
 				kept_length = true;
-				break;
+				PUT_LIT(&b, "Content-Length: ");
+				put_u64(&b, first_length(h->value));
+				PUT_LIT(&b, "\r\n");
 			}
 			continue;
 		default:

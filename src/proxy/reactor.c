@@ -8,6 +8,7 @@
 
 #include "weir/alloc.h"
 #include "weir/proxy.h"
+#include "weir/trace.h"
 
 #define RING_ENTRIES 2048
 #define POOL_BUFS 1024
@@ -19,13 +20,25 @@ static inline uint64_t tag(void *p, enum weir_op op)
 	return (uint64_t)(uintptr_t)p | op;
 }
 
+/* metrics: enum weir_sock_role -> enum weir_metrics_peer */
+static inline enum weir_metrics_peer peer_of(const struct weir_sock *s)
+{
+	return (enum weir_metrics_peer)(s->role - WEIR_SOCK_CLIENT);
+}
+
+static void count_submit(struct weir_reactor *r, int ret)
+{
+	if (ret > 0)
+		weir_metrics_add(&r->metrics.d.submissions, (uint64_t)ret);
+}
+
 struct io_uring_sqe *weir__sqe(struct weir_reactor *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 
 	if (weir_unlikely(sqe == NULL)) {
 		/* SQ full: hand what we have to the kernel and try again. */
-		io_uring_submit(&r->ring);
+		count_submit(r, io_uring_submit(&r->ring));
 		sqe = io_uring_get_sqe(&r->ring);
 		WEIR_BUG_ON(sqe == NULL);
 	}
@@ -43,6 +56,7 @@ void weir__sock_init(struct weir_reactor *r, struct weir_sock *s, int fd, uint8_
 	weir_timer_init(&s->timer, cb);
 	s->msg.msg_iov = s->iov;
 	r->nsocks++;
+	weir_metrics_conn_open(&r->metrics, peer_of(s));
 }
 
 void weir__sock_arm_recv(struct weir_sock *s)
@@ -193,6 +207,7 @@ static void sock_free(struct weir_sock *s)
 	weir_outq_free(&s->out, &r->pool);
 	weir_free(s->hb.buf);
 	r->nsocks--;
+	weir_metrics_conn_close(&r->metrics, peer_of(s));
 	if (s->role == WEIR_SOCK_CLIENT)
 		weir__client_free(weir_container_of(s, struct weir_client, s));
 	else if (s->role == WEIR_SOCK_AGENT)
@@ -243,7 +258,8 @@ static void refuse(int fd)
 	char sink[4096];
 
 	_Static_assert(sizeof(BUSY_BODY) - 1 == 46, "Content-Length of the refusal");
-	while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+	/* bounded: a peer that keeps sending cannot hold the reactor here */
+	for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
 		;
 	if (send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
 		shutdown(fd, SHUT_WR);
@@ -257,6 +273,7 @@ static void on_accept(struct weir_reactor *r, struct io_uring_cqe *cqe)
 	if (cqe->res >= 0) {
 		if (r->stopping || r->nclients >= r->conf->max_connections) {
 			r->stats.refused++;
+			weir_metrics_inc(&r->metrics.d.refused);
 			refuse(cqe->res);
 		} else if (weir__client_new(r, cqe->res) == NULL) {
 			close(cqe->res);
@@ -283,7 +300,7 @@ static void stop_timeout(struct weir_timer *t)
 	fprintf(stderr, "weir: reactor %u: shutdown timeout, closing %u connection%s\n", r->id,
 		r->nclients, r->nclients == 1 ? "" : "s");
 	for (struct weir_client *c = r->clients; c != NULL; c = c->next)
-		weir__sock_close(&c->s);
+		weir__client_shutdown(c);
 }
 
 static void begin_stop(struct weir_reactor *r)
@@ -299,7 +316,7 @@ static void begin_stop(struct weir_reactor *r)
 
 			io_uring_prep_cancel_fd(sqe, r->listen_fds[i], IORING_ASYNC_CANCEL_ALL);
 			io_uring_sqe_set_data64(sqe, 0);
-			io_uring_submit(&r->ring);
+			count_submit(r, io_uring_submit(&r->ring));
 			close(r->listen_fds[i]);
 			r->listen_fds[i] = -1;
 		}
@@ -330,6 +347,36 @@ void weir_reactor_stop(struct weir_reactor *r)
 }
 
 /* ---- loop --------------------------------------------------------------- */
+
+/* Upstream health for /health: a connect that completed tells whether the
+ * server takes connections (timeouts are counted where they fire). */
+static void upstream_connect_outcome(struct weir_reactor *r, struct weir_upconn *u, int res)
+{
+	uint64_t now = weir__now(r);
+
+	if (res == 0)
+		weir_metrics_server_ok(&r->metrics, u->ups, u->srv, now);
+	else if (res != -ECANCELED)
+		weir_metrics_upstream_failure(&r->metrics, u->ups, u->srv,
+					      res == -ETIMEDOUT ? WEIR_UPF_CONNECT_TIMEOUT
+								: WEIR_UPF_CONNECT, now);
+}
+
+/* Once per loop iteration: io_uring figures for the admin thread. */
+static void loop_metrics(struct weir_reactor *r, unsigned ncqe)
+{
+	struct weir_metrics_data *d = &r->metrics.d;
+	unsigned overflow = IO_URING_READ_ONCE(*r->ring.cq.koverflow);
+
+	weir_metrics_add(&d->cqes, ncqe);
+	weir_metrics_inc(&d->loops);
+	if (overflow != d->cq_overflow)
+		weir_metrics_set(&d->cq_overflow, overflow);
+	if (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+		weir_metrics_inc(&d->cq_overflow_loops);
+	if (r->pool.outstanding != d->bufs_in_use)
+		weir_metrics_set(&d->bufs_in_use, r->pool.outstanding);
+}
 
 static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 {
@@ -363,6 +410,7 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 			uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 
 			weir_buf_take(&r->pool, bid);
+			weir_metrics_bytes_in(&r->metrics, peer_of(s), (uint64_t)res);
 			if (s->closed || weir_inq_push_compact(&s->in, &r->pool, bid, (uint32_t)res) != 0) {
 				weir_buf_unref(&r->pool, bid);
 				if (!s->closed)
@@ -370,7 +418,9 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 				break;
 			}
 		} else if (res == -ENOBUFS) {
+			WEIR_TRACE2(bufring_exhausted, r->id, s->fd);
 			r->pool.exhausted++;
+			weir_metrics_inc(&r->metrics.d.buf_exhausted);
 			if (!s->closed && !s->starved) {
 				s->starved = true;
 				s->starved_next = r->starved;
@@ -396,11 +446,15 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 	}
 	case WEIR_OP_ARECV:
 		s->ops--;
+		if (cqe->res > 0)
+			weir_metrics_bytes_in(&r->metrics, WEIR_PEER_AGENT, (uint64_t)cqe->res);
 		weir__agentconn_on_recv(s, cqe->res);
 		break;
 	case WEIR_OP_SEND:
 		s->ops--;
 		s->sending = false;
+		if (cqe->res > 0)
+			weir_metrics_bytes_out(&r->metrics, peer_of(s), (uint64_t)cqe->res);
 		if (s->closed)
 			break;
 		if (s->role == WEIR_SOCK_AGENT)
@@ -414,11 +468,14 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 		s->ops--;
 		if (s->closed)
 			break;
-		if (s->role == WEIR_SOCK_AGENT)
+		if (s->role == WEIR_SOCK_AGENT) {
 			weir__agentconn_on_connect(s, cqe->res);
-		else
-			weir__upstream_on_connect(weir_container_of(s, struct weir_upconn, s),
-						  cqe->res);
+		} else {
+			struct weir_upconn *u = weir_container_of(s, struct weir_upconn, s);
+
+			upstream_connect_outcome(r, u, cqe->res);
+			weir__upstream_on_connect(u, cqe->res);
+		}
 		break;
 	default:
 		break;
@@ -462,6 +519,7 @@ static void run(struct weir_reactor *r)
 		} else {
 			ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, NULL, NULL);
 		}
+		count_submit(r, ret);
 		if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) {
 			fprintf(stderr, "weir: reactor %u: io_uring_enter: %s\n", r->id,
 				strerror(-ret));
@@ -475,6 +533,7 @@ static void run(struct weir_reactor *r)
 		io_uring_cq_advance(&r->ring, n);
 		r->stats.cqes += n;
 		r->stats.loops++;
+		loop_metrics(r, n);
 		weir_wheel_advance(&r->wheel, weir_now_ms());
 		if (r->stopping && r->nclients == 0 && !r->agents_stopped)
 			weir__agents_stop(r);
@@ -541,6 +600,9 @@ static int reactor_init(struct weir_reactor *r)
 		r->ups[i].rr = r->id;
 	}
 	weir_wheel_init(&r->wheel, weir_now_ms());
+	ret = weir_metrics_bind(&r->metrics, r->conf);
+	if (ret < 0)
+		goto fail_pool;
 	ret = weir__agents_init(r);
 	if (ret < 0)
 		goto fail_pool;
@@ -551,6 +613,7 @@ static int reactor_init(struct weir_reactor *r)
 
 fail_pool:
 	weir__agents_fini(r);
+	weir_metrics_unbind(&r->metrics);
 	weir_bufpool_destroy(&r->pool, &r->ring);
 fail_ring:
 	io_uring_queue_exit(&r->ring);
@@ -568,6 +631,7 @@ static void reactor_fini(struct weir_reactor *r)
 		weir_free(r->ups);
 	}
 	weir__agents_fini(r);
+	weir_metrics_unbind(&r->metrics);
 	weir_bufpool_destroy(&r->pool, &r->ring);
 	io_uring_queue_exit(&r->ring);
 }

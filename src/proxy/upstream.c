@@ -8,6 +8,7 @@
 
 #include "weir/alloc.h"
 #include "weir/proxy.h"
+#include "weir/trace.h"
 
 #define UPSTREAM_IDLE_MS 60000u
 
@@ -146,6 +147,7 @@ struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
 	u->state = WEIR_U_CONNECTING;
 	reset_exchange(u);
 	r->stats.upstream_connects++;
+	WEIR_TRACE2(upstream_connect, u, fd);
 	sqe = weir__sqe(r);
 	io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&a->ss, a->len);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&u->s | WEIR_OP_CONNECT);
@@ -165,6 +167,7 @@ void weir__upstream_kick(struct weir_upconn *u)
 
 void weir__upstream_on_connect(struct weir_upconn *u, int res)
 {
+	WEIR_TRACE2(upstream_connected, u, res);
 	if (res < 0) {
 		up_fail(u, res == -ETIMEDOUT ? 504 : 502, true);
 		return;

@@ -51,8 +51,14 @@ static void check_ok(const char *p, size_t size, int ret)
 		FUZZ_ASSERT(req.host.len > 0);
 	else
 		FUZZ_ASSERT(req.path.ptr == req.target.ptr && req.path.len == req.target.len);
-	if (req.minor_version == 1)
-		FUZZ_ASSERT(req.host.len > 0);
+	if (req.minor_version == 1) {
+		/* exactly one Host field (its value may be empty) */
+		size_t nhost = 0;
+
+		for (size_t i = 0; i < req.nheaders; i++)
+			nhost += req.kind[i] == WEIR_H_HOST;
+		FUZZ_ASSERT(nhost == 1);
+	}
 	if (req.minor_version == 0 && !(req.flags & WEIR_H1_F_CONN_KEEPALIVE))
 		FUZZ_ASSERT(req.flags & WEIR_H1_F_CONN_CLOSE);
 	FUZZ_ASSERT(req.body <= WEIR_H1_BODY_CHUNKED);

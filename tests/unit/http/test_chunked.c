@@ -17,6 +17,7 @@ struct ccase {
 #define BAD(s) { (s), sizeof(s) - 1, NULL, 0 }
 
 static const struct ccase cases[] = {
+	/* REQ-CHUNK-HEX REQ-CHUNK-EXT REQ-CHUNK-WS REQ-CHUNK-TRAILER */
 	OK("0\r\n\r\n", ""),
 	OK("5\r\nhello\r\n0\r\n\r\n", "hello"),
 	OK("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "hello world"),
@@ -31,7 +32,8 @@ static const struct ccase cases[] = {
 	OK("0\r\nX-Trailer: v\r\nY:\r\nZ: a \t b\x80\r\n\r\n", ""),
 	OKN("3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n", "abc", 13),
 	OKN("0\r\n\r\n0\r\n\r\n", "", 5),
-	/* errors */
+	/* errors: REQ-CHUNK-SYNTAX REQ-CHUNK-WS REQ-CHUNK-LF REQ-CHUNK-CR REQ-CHUNK-DATA
+	 * REQ-CHUNK-OVERFLOW REQ-CHUNK-EXT-BAD REQ-CHUNK-TRAILER-BAD */
 	BAD("\r\n"),
 	BAD("zz\r\nhello\r\n0\r\n\r\n"),
 	BAD("-1\r\nhello\r\n0\r\n\r\n"),
@@ -239,7 +241,8 @@ static void test_limits(void)
 	struct result r;
 	size_t n;
 
-	/* size line with extensions: 4096 bytes including the CRLF is fine */
+	/* REQ-CHUNK-EXT-BAD: size line with extensions: 4096 bytes including
+	 * the CRLF is fine */
 	n = 0;
 	p[n++] = '1';
 	p[n++] = ';';
@@ -262,7 +265,8 @@ static void test_limits(void)
 	CHECK(r.error);
 	free(r.data);
 
-	/* trailer section: 16384 bytes including the final CRLF is fine */
+	/* REQ-CHUNK-LIMIT: trailer section: 16384 bytes including the final
+	 * CRLF is fine */
 	memcpy(p, "0\r\nX: ", 6);
 	n = 6;
 	memset(p + n, 'v', 16384 - 7);

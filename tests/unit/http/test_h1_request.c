@@ -19,14 +19,15 @@ struct rcase {
 #define H "Host: a\r\n"
 
 static const struct rcase cases[] = {
-	/* valid request lines */
+	/* valid request lines: REQ-METHOD REQ-TARGET-ORIGIN REQ-TARGET-ABSOLUTE
+	 * REQ-TARGET-ASTERISK REQ-LEADING-CRLF */
 	R("GET / HTTP/1.1\r\n" H "\r\n", 0),
 	R("\r\nGET / HTTP/1.1\r\n" H "\r\n", 0),
 	R("GET / HTTP/1.0\r\n\r\n", 0),
 	R("get / HTTP/1.1\r\n" H "\r\n", 0),
 	R("PURGE /x HTTP/1.1\r\n" H "\r\n", 0),
 	R("M-SEARCH! /x HTTP/1.1\r\n" H "\r\n", 0),
-	R("GET /a/b?c=d&e=%20#frag HTTP/1.1\r\n" H "\r\n", 0),
+	R("GET /a/b?c=d&e=%20 HTTP/1.1\r\n" H "\r\n", 0),
 	R("GET /\"<>{}|\\^` HTTP/1.1\r\n" H "\r\n", 0),
 	R("OPTIONS * HTTP/1.1\r\n" H "\r\n", 0),
 	R("GET http://a/ HTTP/1.1\r\n" H "\r\n", 0),
@@ -44,7 +45,8 @@ static const struct rcase cases[] = {
 	R("GET / HTTP/1.1\r\n" H, -2),
 	R("GET / HTTP/1.1\r\n" H "\r", -2),
 	R("GET / HTTP/1.1\r\nX-A: b", -2),
-	/* request line syntax */
+	/* request line syntax: REQ-LEADING-CRLF REQ-LINE-SP REQ-METHOD
+	 * REQ-TARGET-CHARS REQ-LINE-LF REQ-LINE-CR REQ-VERSION */
 	R("\r\n\r\nGET / HTTP/1.1\r\n" H "\r\n", 400),
 	R("\nGET / HTTP/1.1\r\n" H "\r\n", 400),
 	R("\rGET / HTTP/1.1\r\n" H "\r\n", 400),
@@ -76,7 +78,8 @@ static const struct rcase cases[] = {
 	R("GET / HTTP/1.2\r\n" H "\r\n", 505),
 	R("GET / HTTP/0.9\r\n" H "\r\n", 505),
 	R("GET / HTTP/3.1\r\n" H "\r\n", 505),
-	/* request-target forms */
+	/* request-target forms: REQ-TARGET-ASTERISK REQ-TARGET-AUTHORITY
+	 * REQ-TARGET-ABSOLUTE-BAD REQ-TARGET-FRAGMENT REQ-CONNECT */
 	R("GET * HTTP/1.1\r\n" H "\r\n", 400),
 	R("GET ** HTTP/1.1\r\n" H "\r\n", 400),
 	R("GET a HTTP/1.1\r\n" H "\r\n", 400),
@@ -88,9 +91,14 @@ static const struct rcase cases[] = {
 	R("GET http://a:x/ HTTP/1.1\r\n" H "\r\n", 400),
 	R("GET http://a?x HTTP/1.1\r\n" H "\r\n", 400),
 	R("GET http://a#x HTTP/1.1\r\n" H "\r\n", 400),
+	R("GET /a#b HTTP/1.1\r\n" H "\r\n", 400),
+	R("GET /a?b=c#/../d HTTP/1.1\r\n" H "\r\n", 400),
+	R("GET http://a/b#c HTTP/1.1\r\n" H "\r\n", 400),
+	R("GET # HTTP/1.1\r\n" H "\r\n", 400),
 	R("CONNECT a:443 HTTP/1.1\r\n" H "\r\n", 501),
 	R("CONNECT / HTTP/1.1\r\n" H "\r\n", 501),
-	/* field syntax */
+	/* field syntax: REQ-WS-COLON REQ-WS-FIRST REQ-OBSFOLD REQ-LINE-LF REQ-LINE-CR
+	 * REQ-VALUE-CTL REQ-NAME-TOKEN REQ-VALUE-OWS REQ-VALUE-OBSTEXT */
 	R("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\nHost\t: a\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
@@ -114,14 +122,17 @@ static const struct rcase cases[] = {
 	R("GET / HTTP/1.1\r\n" H "X-A: \t \r\n\r\n", 0),
 	R("GET / HTTP/1.1\r\n" H "X-A: \x80\xff\tb c\r\n\r\n", 0),
 	R("GET / HTTP/1.1\r\n" H "!#$%&'*+-.^_`|~09azAZ: x\r\n\r\n", 0),
-	/* Host */
+	/* Host: REQ-HOST-MISSING REQ-HOST-DUP REQ-HOST-ABSOLUTE REQ-HOST-INVALID
+	 * REQ-HOST-EMPTY */
 	R("GET / HTTP/1.1\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\nX-Host: a\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\n" H H "\r\n", 400),
 	R("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400),
 	R("GET / HTTP/1.0\r\n" H H "\r\n", 400),
 	R("GET http://a/ HTTP/1.1\r\n\r\n", 400),
-	R("GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
+	R("GET / HTTP/1.1\r\nHost:\r\n\r\n", 0),
+	R("GET / HTTP/1.1\r\nHost: \t \r\n\r\n", 0),
+	R("GET / HTTP/1.1\r\nHost:\r\nHost: a\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\nHost: a,b c\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", 400),
@@ -143,7 +154,8 @@ static const struct rcase cases[] = {
 	R("GET / HTTP/1.1\r\nHost: [2001:db8::1.2.3.4]\r\n\r\n", 0),
 	R("GET / HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n", 0),
 	R("GET / HTTP/1.1\r\nHost: a%2e-b_c~d!$&'()*+,;=\r\n\r\n", 0),
-	/* Content-Length */
+	/* Content-Length: REQ-CL-LIST REQ-CL-SIGN REQ-CL-WS REQ-CL-SYNTAX
+	 * REQ-CL-OVERFLOW REQ-CL-OWS REQ-CL-NAME */
 	R("POST / HTTP/1.1\r\n" H "Content-Length: 5, 6\r\n\r\n", 400),
 	R("POST / HTTP/1.1\r\n" H "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),
 	R("POST / HTTP/1.1\r\n" H "Content-Length: -5\r\n\r\n", 400),
@@ -159,7 +171,13 @@ static const struct rcase cases[] = {
 	R("POST / HTTP/1.1\r\n" H "Content-Length: 99999999999999999999999\r\n\r\n", 400),
 	R("POST / HTTP/1.1\r\n" H "Content-Length: 5\r\nContent-Length: 5\r\n\r\n", 0),
 	R("POST / HTTP/1.1\r\n" H "Content-Length: 5 ,\t5\r\n\r\n", 0),
-	/* Transfer-Encoding */
+	R("POST / HTTP/1.1\r\n" H "Content_Length: 5\r\n\r\n", 400),
+	R("POST / HTTP/1.1\r\n" H "CONTENT_length: 5\r\n\r\n", 400),
+	R("POST / HTTP/1.1\r\n" H "Content_Lengthx: 5\r\n\r\n", 0),
+	R("POST / HTTP/1.1\r\n" H "Content-Lengt_: 5\r\n\r\n", 0),
+	R("POST / HTTP/1.1\r\n" H "Content.Length: 5\r\n\r\n", 0),
+	/* Transfer-Encoding: REQ-CLTE REQ-TE-DUP REQ-TE-NOTLAST REQ-TE-JUNK
+	 * REQ-TE-HTTP10 REQ-TE-UNKNOWN REQ-TE-CASE REQ-TE-OWS REQ-TE-NAME */
 	R("POST / HTTP/1.1\r\n" H "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
 	R("POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400),
 	R("POST / HTTP/1.1\r\n" H "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", 400),
@@ -183,7 +201,10 @@ static const struct rcase cases[] = {
 	R("POST / HTTP/1.1\r\n" H "Transfer-Encoding: \t chunked \t\r\n\r\n", 0),
 	R("POST / HTTP/1.1\r\n" H "Transfer-Encoding: , chunked,\r\n\r\n", 0),
 	R("POST / HTTP/1.1\r\n" H "Transfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n", 0),
-	/* Expect */
+	R("POST / HTTP/1.1\r\n" H "Transfer_Encoding: chunked\r\n\r\n", 400),
+	R("POST / HTTP/1.1\r\n" H "transfer_encoding: chunked\r\n\r\n", 400),
+	R("POST / HTTP/1.1\r\n" H "Transfer_Encodings: chunked\r\n\r\n", 0),
+	/* Expect: REQ-EXPECT-OTHER */
 	R("POST / HTTP/1.1\r\n" H "Expect: 100-continue\r\n\r\n", 0),
 	R("POST / HTTP/1.1\r\n" H "Expect: 100-Continue\r\n\r\n", 0),
 	R("POST / HTTP/1.1\r\n" H "Expect: foo\r\n\r\n", 417),
@@ -191,7 +212,7 @@ static const struct rcase cases[] = {
 	R("POST / HTTP/1.1\r\n" H "Expect: 100-continue, foo\r\n\r\n", 417),
 	R("POST / HTTP/1.1\r\n" H "Expect: 100-continue;x=y\r\n\r\n", 417),
 	R("POST / HTTP/1.1\r\n" H "Expect: 200-ok\r\n\r\n", 417),
-	/* Connection */
+	/* Connection: REQ-CONN-FRAMING */
 	R("GET / HTTP/1.1\r\n" H "Connection: content-length\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\n" H "Connection: close, Transfer-Encoding\r\n\r\n", 400),
 	R("GET / HTTP/1.1\r\n" H "Connection: HOST\r\n\r\n", 400),
@@ -374,6 +395,11 @@ static void test_forms(void)
 	CHECK_SLICE(req.host, "[::1]");
 	CHECK_SLICE(req.path, "/");
 
+	/* REQ-HOST-EMPTY: a target URI without an authority */
+	CHECK(PARSE("GET /e HTTP/1.1\r\nHost:\r\n\r\n") > 0);
+	CHECK(req.host.ptr != NULL && req.host.len == 0);
+	CHECK_INT(req.kind[0], WEIR_H_HOST, "empty Host kind");
+
 	CHECK(PARSE("GET http://a HTTP/1.0\r\n\r\n") > 0);
 	CHECK_SLICE(req.host, "a");
 	CHECK_SLICE(req.path, "/");
@@ -400,6 +426,7 @@ static void test_framing(void)
 	CHECK(PARSE("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9007199254740992\r\n\r\n") > 0);
 	CHECK(req.content_length == 1ull << 53);
 
+	/* REQ-CL-ZEROS */
 	CHECK(PARSE("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 000000000000000000000000005\r\n\r\n") > 0);
 	CHECK_INT(req.content_length, 5, "leading zeros");
 
@@ -495,6 +522,7 @@ static char *repeat_request(const char *head, const char *unit, size_t n, const 
 	return p;
 }
 
+/* REQ-LIMITS */
 static void test_limits(void)
 {
 	size_t len;

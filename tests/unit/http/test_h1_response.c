@@ -39,7 +39,7 @@ static const struct rcase cases[] = {
 	OK("HTTP/1.1 200\r\n" CL5 "\r\n", false, 200, LEN, 5),
 	OK("HTTP/1.1 404 Not \t Found \x80\xff\r\n" CL5 "\r\n", false, 404, LEN, 5),
 	OK("HTTP/1.1 599 x\r\n" CL5 "\r\n", false, 599, LEN, 5),
-	/* no body whatever the fields say */
+	/* no body whatever the fields say: RSP-HEAD RSP-204 RSP-304 RSP-1XX */
 	OK("HTTP/1.1 200 OK\r\n" CL5 "\r\n", true, 200, NONE, 0),
 	OK("HTTP/1.1 200 OK\r\n" TEC "\r\n", true, 200, NONE, 0),
 	OK("HTTP/1.1 200 OK\r\n\r\n", true, 200, NONE, 0),
@@ -50,7 +50,7 @@ static const struct rcase cases[] = {
 	OK("HTTP/1.1 100 Continue\r\n\r\n", false, 100, NONE, 0),
 	OK("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", false, 101, NONE, 0),
 	OK("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n" CL5 "\r\n", false, 103, NONE, 0),
-	/* Transfer-Encoding */
+	/* Transfer-Encoding: RSP-TE-UNKNOWN RSP-TE-DUP RSP-CLTE RSP-TE-HTTP10 */
 	BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"),
 	BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
 	BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
@@ -64,7 +64,7 @@ static const struct rcase cases[] = {
 	BAD("HTTP/1.1 200 OK\r\n" TEC CL5 "\r\n"),
 	BAD("HTTP/1.1 304 Not Modified\r\n" TEC CL5 "\r\n"),
 	BAD("HTTP/1.0 200 OK\r\n" TEC "\r\n"),
-	/* Content-Length */
+	/* Content-Length: RSP-CL-LIST RSP-CL-SYNTAX */
 	OK("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n" CL5 "\r\n", false, 200, LEN, 5),
 	OK("HTTP/1.1 200 OK\r\nContent-Length: 9007199254740992\r\n\r\n", false, 200, LEN,
 	   1ull << 53),
@@ -75,7 +75,7 @@ static const struct rcase cases[] = {
 	BAD("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n"),
 	BAD("HTTP/1.1 200 OK\r\nContent-Length: 9007199254740993\r\n\r\n"),
 	BAD("HTTP/1.1 304 Not Modified\r\nContent-Length: x\r\n\r\n"),
-	/* status line */
+	/* status line: RSP-STATUS */
 	BAD("HTTP/1.1 099 x\r\n\r\n"),
 	BAD("HTTP/1.1 000 x\r\n\r\n"),
 	BAD("HTTP/1.1 600 x\r\n\r\n"),
@@ -96,7 +96,7 @@ static const struct rcase cases[] = {
 	BAD("HTTP/1.1 200 O\x01K\r\n\r\n"),
 	BAD("HTTP/1.1 200 O\x7fK\r\n\r\n"),
 	BAD("HTTP/1.1 200 O\0K\r\n\r\n"),
-	/* fields */
+	/* fields: RSP-SYNTAX */
 	BAD("HTTP/1.1 200 OK\r\nX-A: b\r\n c\r\n\r\n"),
 	BAD("HTTP/1.1 200 OK\r\n X-A: b\r\n\r\n"),
 	BAD("HTTP/1.1 200 OK\r\nX-A : b\r\n\r\n"),
@@ -290,7 +290,7 @@ static void test_limits(void)
 	CHECK_INT(weir_h1_parse_response(p, len - 3, false, &res), WEIR_H1_ERROR,
 		  "incomplete long status line");
 	free(p);
-	/* "X: " + value + CRLF + CRLF = 16384 fine; one more: 502 */
+	/* RSP-LIMITS: "X: " + value + CRLF + CRLF = 16384 fine; one more: 502 */
 	p = repeat("HTTP/1.1 200 OK\r\nX: ", "v", WEIR_H1_MAX_HEADER_BYTES - 7, "\r\n\r\n", &len);
 	CHECK_INT(weir_h1_parse_response(p, len, false, &res), len, "16384-byte section");
 	free(p);
