@@ -8,7 +8,7 @@ For GET (16-byte response), POST 4 KiB and POST 64 KiB, weir runs with no
 agent, with a no-op agent subscribed to request headers only, and with one
 subscribed to request headers + body (buffer mode: the body is held until the
 verdict, then forwarded). The no-op agent is tools/weir-agent-noop (libweir-
-agent, one worker). weir owns CPU 0 (one reactor); wrk, weir-origin and the
+agent; callbacks on its I/O thread). weir owns CPU 0 (one reactor); wrk, weir-origin and the
 agent share CPU 1. Per run: wrk's req/s and p99, weir's CPU time (utime+stime
 from /proc/PID/stat) per request, and the agent's. The table shows medians
 over the rounds (configurations interleaved within each round) and each
@@ -165,8 +165,8 @@ def main():
                     if events:
                         if os.path.exists(sock):
                             os.unlink(sock)
-                        agent = start([noop, "--unix", sock, "--events", events,
-                                       "--workers", "1"], 1)
+                        agent = start([noop, "--listen", "unix:" + sock, "--events", events,
+                                       "--quiet"], 1)
                         wait_path(sock)
                         y += ["agents:", "  noop:", "    socket: %s" % sock,
                               "    timeout: 1s", "    max_body: 1m"]
