@@ -192,6 +192,8 @@ struct jparser {
 	int depth;
 };
 
+static void jfail(struct jparser *jp) __attribute__((noreturn));
+
 static void jfail(struct jparser *jp)
 {
 	die("the admin listener sent invalid JSON near offset %td", jp->p - jp->start);

@@ -114,6 +114,7 @@ struct weir_aitem {
 	uint64_t sent;                  /* request body offset sent */
 	uint64_t credit;                /* request body bytes it may still be sent */
 	uint64_t resp_sent;
+	uint64_t t0_ns;                 /* id opened (latency metric) */
 	struct weir_timer timer;
 };
 

@@ -278,7 +278,7 @@ static inline unsigned weir_metrics_status_class(int status)
 /* A request is over (response fully sent, or the connection ended it).
  * route: conf route index, -1 when no route matched; method: enum
  * weir_h1_method; status: the status sent, 0 if none was; dur_ns: from the
- * first byte of the head (or the head parsed) to the end. */
+ * head parsed to the response's last byte queued (or the exchange's end). */
 static inline void weir_metrics_request(struct weir_metrics *m, int route, unsigned method,
 					int status, uint64_t dur_ns)
 {

@@ -163,6 +163,8 @@ struct weir_client {
 	uint32_t held_head_len;
 	int status;                     /* status of the response sent */
 	uint64_t resp_bytes;            /* response body bytes queued */
+	uint64_t t0_ns;                 /* request head parsed (metrics) */
+	bool in_exchange;               /* not yet counted in metrics */
 };
 
 enum weir_upconn_state {
@@ -186,6 +188,7 @@ struct weir_upconn {
 	uint64_t resp_remaining;
 	struct weir_chunked resp_chunk;
 	uint64_t deadline_connect;
+	uint64_t t_ns;                  /* handed this exchange / connect started */
 };
 
 struct weir_server_pool {

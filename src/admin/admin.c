@@ -602,10 +602,15 @@ int weir_admin_start(struct weir_admin **out, const struct weir_conf *conf,
 	for (unsigned i = 0; i < WEIR_ADMIN_MAX_CONNS; i++)
 		a->conns[i].fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
+	a->lfd = -1;
 	a->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (a->stop_fd < 0) {
+		ret = fail(err, errlen, -errno, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
 	/* No SO_REUSEPORT: a second weir must not share this address. */
 	a->lfd = socket(conf->admin.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (a->stop_fd < 0 || a->lfd < 0 ||
+	if (a->lfd < 0 ||
 	    setsockopt(a->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(a->lfd, (const struct sockaddr *)&conf->admin.ss, conf->admin.len) != 0 ||
 	    listen(a->lfd, 64) != 0) {

@@ -44,6 +44,7 @@ int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len);
 void weir__ac_fail(struct weir_agentconn *ac, const char *why);
 struct weir_agentconn *weir__agent_pick(struct weir_agent_rt *rt, bool *probe);
 void weir__agent_verdict_seen(struct weir_agent_rt *rt, bool probe);
+void weir__agent_report(struct weir_agent_rt *rt);
 void weir__agent_timeout_seen(struct weir_agent_rt *rt, bool probe);
 
 /* engine.c: events on an open id */

@@ -47,7 +47,9 @@ int weir__ac_open_id(struct weir_agentconn *ac, struct weir_aitem *it)
 	it->slot = i;
 	it->id = (uint64_t)sl->gen << 32 | i;
 	it->open = true;
+	it->t0_ns = weir_metrics_now_ns();
 	ac->nopen++;
+	weir_metrics_agent_call(&ac->s.r->metrics, ac->rt->conf->index);
 	return 0;
 }
 
@@ -64,6 +66,7 @@ void weir__ac_close_id(struct weir_aitem *it)
 	sl->next_free = ac->free_head;
 	ac->free_head = it->slot;
 	ac->nopen--;
+	weir_metrics_agent_done(&ac->s.r->metrics, ac->rt->conf->index);
 	it->open = false;
 	it->conn = NULL;
 	if (ac->state == WEIR_AC_DRAINING && ac->nopen == 0)
@@ -134,6 +137,18 @@ struct weir_agentconn *weir__agent_pick(struct weir_agent_rt *rt, bool *probe)
 	return NULL;
 }
 
+/* Links up and breaker state, for /metrics and /health. */
+void weir__agent_report(struct weir_agent_rt *rt)
+{
+	unsigned up = 0;
+
+	for (unsigned j = 0; j < rt->nlinks; j++)
+		if (rt->links[j].conn != NULL && rt->links[j].conn->state >= WEIR_AC_READY)
+			up++;
+	weir_metrics_agent_state(&rt->r->metrics, rt->conf->index, up,
+				 rt->breaker != WEIR_BREAKER_CLOSED);
+}
+
 void weir__agent_verdict_seen(struct weir_agent_rt *rt, bool probe)
 {
 	rt->consec_timeouts = 0;
@@ -142,6 +157,7 @@ void weir__agent_verdict_seen(struct weir_agent_rt *rt, bool probe)
 			weir__agent_log(rt, "circuit breaker closed");
 		rt->breaker = WEIR_BREAKER_CLOSED;
 		rt->probing = false;
+		weir__agent_report(rt);
 	}
 }
 
@@ -149,6 +165,7 @@ void weir__agent_timeout_seen(struct weir_agent_rt *rt, bool probe)
 {
 	rt->stats.timeouts++;
 	rt->consec_timeouts++;
+	weir_metrics_agent_timeout(&rt->r->metrics, rt->conf->index);
 	if (probe || (rt->breaker == WEIR_BREAKER_CLOSED &&
 		      rt->consec_timeouts >= BREAKER_TIMEOUTS)) {
 		if (rt->breaker == WEIR_BREAKER_CLOSED)
@@ -157,6 +174,7 @@ void weir__agent_timeout_seen(struct weir_agent_rt *rt, bool probe)
 		rt->breaker = WEIR_BREAKER_OPEN;
 		rt->probing = false;
 		rt->breaker_until = weir__now(rt->r) + BREAKER_OPEN_MS;
+		weir__agent_report(rt);
 	}
 }
 
@@ -268,6 +286,7 @@ void weir__ac_fail(struct weir_agentconn *ac, const char *why)
 		if (why == NULL)
 			l->backoff_ms = BACKOFF_MIN_MS;
 		link_schedule(l);
+		weir__agent_report(rt);
 	}
 	/* Requests still open on it: the failure outcome. Each call may end
 	 * exchanges and close other ids of this connection. */
@@ -407,6 +426,7 @@ static int on_hello_reply(struct weir_agentconn *ac, const struct weir_agent_fra
 		rt->consec_timeouts = 0;
 	}
 	weir_timer_arm(&r->wheel, &ac->s.timer, weir__now(r) + ca->ping_interval_ms);
+	weir__agent_report(rt);
 	return 0;
 }
 
@@ -607,6 +627,7 @@ int weir__agents_init(struct weir_reactor *r)
 			weir_timer_init(&l->timer, link_timer);
 			link_connect(l);
 		}
+		weir__agent_report(rt);
 	}
 	return 0;
 }

@@ -293,8 +293,10 @@ void weir__item_fail(struct weir_aitem *it, int status, unsigned cancel_reason)
 		return;
 	mark_req_done(it);
 	mark_resp_done(it);
-	if (status == 503)
+	if (status == 503) {
 		rt->stats.unavailable++;
+		weir_metrics_agent_failure(&rt->r->metrics, rt->conf->index);
+	}
 	if (rt->conf->fail_open) {
 		ar_eval(ar);
 		return;
@@ -429,10 +431,13 @@ void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *
 		mark_resp_done(it);
 	else
 		mark_req_done(it);
+	weir_metrics_agent_verdict(&rt->r->metrics, rt->conf->index,
+				   weir_metrics_now_ns() - it->t0_ns);
 	item_timer_update(it, false);
 	audit_log(it, v);
 	if (v->action != WEIR_AGENT_ALLOW) {
 		rt->stats.blocked++;
+		weir_metrics_agent_block(&rt->r->metrics, rt->conf->index, v->rules, v->nrules);
 		verdict_block(it, v);
 		return;
 	}
@@ -540,6 +545,7 @@ int weir__agents_begin(struct weir_client *c, const struct weir_h1_request *req)
 		ac = weir__agent_pick(rt, &probe);
 		if (ac == NULL) {
 			rt->stats.unavailable++;
+			weir_metrics_agent_failure(&r->metrics, rt->conf->index);
 			if (rt->conf->fail_open)
 				continue;
 			weir__agents_end(c, WEIR_AGENT_CANCEL_ANSWERED);

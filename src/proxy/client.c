@@ -31,8 +31,21 @@ static void set_deadline(struct weir_client *c, uint64_t ms)
 	weir_timer_arm(&R(c)->wheel, &c->s.timer, weir__now(R(c)) + ms);
 }
 
+/* One request in the metrics: at the end of its exchange, or when the
+ * connection closes in the middle of it. */
+static void count_request(struct weir_client *c)
+{
+	if (!c->in_exchange)
+		return;
+	c->in_exchange = false;
+	weir_metrics_request(&R(c)->metrics, c->route != NULL ? (int)c->route->index : -1,
+			     c->method, c->resp_started ? c->status : 0,
+			     weir_metrics_now_ns() - c->t0_ns);
+}
+
 static void client_close(struct weir_client *c)
 {
+	count_request(c);
 	if (c->ar != NULL)
 		weir__agents_end(c, WEIR_AGENT_CANCEL_CLIENT_GONE);
 	if (c->u != NULL) {
@@ -62,6 +75,7 @@ static void drop_retry_copy(struct weir_client *c)
  * move on to the next request, or towards closing. */
 static void exchange_done(struct weir_client *c)
 {
+	count_request(c);
 	WEIR_TRACE4(request_end, c, c->s.fd, c->status, c->resp_bytes);
 	if (c->ar != NULL)
 		weir__agents_end(c, 0);
@@ -180,6 +194,8 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 
 	r->stats.requests++;
 	c->nreq++;
+	c->t0_ns = weir_metrics_now_ns();
+	c->in_exchange = true;
 	WEIR_TRACE3(request_start, c, c->s.fd, req->method_id);
 	c->method = (uint8_t)req->method_id;
 	c->minor = (uint8_t)req->minor_version;
@@ -504,6 +520,9 @@ static void client_process(struct weir_client *c)
 			if (ret < 0) {
 				c->method = WEIR_M_OTHER;
 				c->req_done = true;
+				c->route = NULL;
+				c->t0_ns = weir_metrics_now_ns();
+				c->in_exchange = true;
 				local_error(c, r->req.error ? r->req.error : 400, r->req.reason);
 				return;
 			}

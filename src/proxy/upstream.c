@@ -92,14 +92,25 @@ static void up_fail(struct weir_upconn *u, int status, bool retry_ok)
 	}
 }
 
+static void fail_metric(struct weir_upconn *u, enum weir_upstream_failure why)
+{
+	if (why == WEIR_UPF_RESET || why == WEIR_UPF_SEND)
+		if (u->reused && !u->got_bytes)
+			why = WEIR_UPF_STALE;   /* the keep-alive race, not a dead server */
+	weir_metrics_upstream_failure(&R(u)->metrics, u->ups, u->srv, why, weir__now(R(u)));
+}
+
 static void up_timer(struct weir_timer *t)
 {
 	struct weir_upconn *u = weir_container_of(t, struct weir_upconn, s.timer);
 
-	if (u->state == WEIR_U_IDLE || u->c == NULL)
+	if (u->state == WEIR_U_IDLE || u->c == NULL) {
 		up_close(u);
-	else
-		up_fail(u, 504, false);
+		return;
+	}
+	if (u->state != WEIR_U_CONNECTING)     /* connect timeouts: counted by the reactor */
+		fail_metric(u, WEIR_UPF_TIMEOUT);
+	up_fail(u, 504, false);
 }
 
 static void reset_exchange(struct weir_upconn *u)
@@ -127,6 +138,7 @@ struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
 		u = pool->idle;
 		pool_remove(u);
 		u->reused = true;
+		u->t_ns = weir_metrics_now_ns();
 		reset_exchange(u);
 		r->stats.upstream_reused++;
 		weir__sock_resume(&u->s);
@@ -145,6 +157,7 @@ struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
 	u->ups = (uint16_t)up->index;
 	u->srv = (uint16_t)srv;
 	u->state = WEIR_U_CONNECTING;
+	u->t_ns = weir_metrics_now_ns();
 	reset_exchange(u);
 	r->stats.upstream_connects++;
 	WEIR_TRACE2(upstream_connect, u, fd);
@@ -173,6 +186,7 @@ void weir__upstream_on_connect(struct weir_upconn *u, int res)
 		return;
 	}
 	u->state = WEIR_U_ACTIVE;
+	weir_metrics_upstream_connect(&R(u)->metrics, u->ups, weir_metrics_now_ns() - u->t_ns);
 	weir__sock_arm_recv(&u->s);
 	weir__upstream_kick(u);
 }
@@ -182,6 +196,7 @@ void weir__upstream_on_send(struct weir_upconn *u, int res)
 	struct weir_client *c = u->c;
 
 	if (res < 0) {
+		fail_metric(u, WEIR_UPF_SEND);
 		up_fail(u, 502, true);
 		return;
 	}
@@ -268,11 +283,14 @@ static void up_process(struct weir_upconn *u)
 			return;
 		ret = weir_h1_parse_response(p, n, c->method == WEIR_M_HEAD, res);
 		if (ret == WEIR_H1_NEED_MORE) {
-			if (u->s.in.bytes >= WEIR_HEADBUF_MAX)
+			if (u->s.in.bytes >= WEIR_HEADBUF_MAX) {
+				fail_metric(u, WEIR_UPF_PROTOCOL);
 				up_fail(u, 502, false);
+			}
 			return;
 		}
 		if (ret < 0) {
+			fail_metric(u, WEIR_UPF_PROTOCOL);
 			up_fail(u, 502, false);
 			return;
 		}
@@ -280,6 +298,7 @@ static void up_process(struct weir_upconn *u)
 			/* Interim responses are not forwarded: weir answers
 			 * 100-continue itself, and there is no tunnelling. */
 			if (res->status == 101) {
+				fail_metric(u, WEIR_UPF_PROTOCOL);
 				up_fail(u, 502, false);
 				return;
 			}
@@ -300,6 +319,8 @@ static void up_process(struct weir_upconn *u)
 				return;
 		}
 		u->resp_head_done = true;
+		weir_metrics_upstream_response(&r->metrics, u->ups, u->srv,
+					       weir_metrics_now_ns() - u->t_ns, weir__now(r));
 		u->resp_body = (uint8_t)res->body;
 		u->resp_remaining = res->content_length;
 		u->reusable = !(res->flags & WEIR_H1_F_CONN_CLOSE) &&
@@ -333,6 +354,7 @@ static void up_process(struct weir_upconn *u)
 			ssize_t n = weir_chunked_decode(&u->resp_chunk, p, len, spans, &ns);
 
 			if (n < 0) {
+				fail_metric(u, WEIR_UPF_PROTOCOL);
 				up_abort(u);
 				return;
 			}
@@ -383,6 +405,7 @@ void weir__upstream_on_recv(struct weir_upconn *u, int res)
 		up_finish(u);
 		return;
 	}
+	fail_metric(u, WEIR_UPF_RESET);
 	if (u->resp_head_done)
 		up_abort(u);
 	else

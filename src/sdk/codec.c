@@ -198,12 +198,16 @@ static bool rd_skip(struct rd *r)
 	return true;
 }
 
-/* The payload as one map: *n entries follow at r->p. */
-static int map_open(struct rd *r, const char *p, size_t n, uint32_t *count, const char **why)
+/* The payload as one map: *n entries follow at r->p. check: mp_check it
+ * first (false only for a second pass over bytes a first one accepted; the
+ * walk is bounds-checked either way). */
+static int map_open_(struct rd *r, const char *p, size_t n, uint32_t *count, bool check,
+		     const char **why)
 {
 	const char *q = p;
 
-	if (n == 0 || mp_typeof(*p) != MP_MAP || mp_check(&q, p + n) != 0 || q != p + n) {
+	if (n == 0 || mp_typeof(*p) != MP_MAP ||
+	    (check && (mp_check(&q, p + n) != 0 || q != p + n))) {
 		*why = "payload is not exactly one MessagePack map";
 		return -1;
 	}
@@ -214,6 +218,11 @@ static int map_open(struct rd *r, const char *p, size_t n, uint32_t *count, cons
 		return -1;
 	}
 	return 0;
+}
+
+static int map_open(struct rd *r, const char *p, size_t n, uint32_t *count, const char **why)
+{
+	return map_open_(r, p, n, count, true, why);
 }
 
 /* The next key; known keys (below 64) may not repeat. */
@@ -319,18 +328,19 @@ int weir__sdk_dec_hello(const char *p, size_t n, struct weir__sdk_hello *h, cons
 	return 0;
 }
 
-/* headers: an array of str, name value name value ... */
-static int dec_headers(struct rd *r, uint32_t *nheaders, struct weir_agent_header *hdrs,
-		       const char **why)
+/* headers: an array of str, name value name value ... Filled into hdrs
+ * when they fit in cap, else counted only (*out NULL). */
+static int dec_headers(struct rd *r, uint32_t *nheaders, const struct weir_agent_header **out,
+		       struct weir_agent_header *hdrs, uint32_t cap, const char **why)
 {
 	uint32_t n;
+	bool fill;
 
 	if (!rd_array(r, &n))
 		return bad(why, "headers is not an array");
 	if (n % 2 != 0)
 		return bad(why, "headers: odd number of strings");
-	if (hdrs != NULL && n / 2 != *nheaders)
-		return bad(why, "headers changed between passes");
+	fill = hdrs != NULL && n / 2 <= cap;
 	for (uint32_t i = 0; i < n / 2; i++) {
 		struct weir_agent_str name, value;
 
@@ -338,26 +348,27 @@ static int dec_headers(struct rd *r, uint32_t *nheaders, struct weir_agent_heade
 			return bad(why, "headers: an element is not a string");
 		if (name.len == 0)
 			return bad(why, "headers: empty field name");
-		if (hdrs != NULL) {
+		if (fill) {
 			hdrs[i].name = name;
 			hdrs[i].value = value;
 		}
 	}
 	*nheaders = n / 2;
+	*out = fill ? hdrs : NULL;
 	return 0;
 }
 
 int weir__sdk_dec_request(const char *p, size_t n, struct weir_agent_request *rq,
-			  struct weir_agent_header *hdrs, const char **why)
+			  struct weir_agent_header *hdrs, uint32_t cap, bool trusted, const char **why)
 {
 	struct rd r;
 	uint64_t seen = 0, key, v;
-	uint32_t count, nh = rq->nheaders;
+	uint32_t count;
 
 	memset(rq, 0, sizeof(*rq));
-	rq->nheaders = nh;
 	rq->http_minor = 1;
-	if (map_open(&r, p, n, &count, why) != 0)
+	rq->headers = hdrs;
+	if (map_open_(&r, p, n, &count, !trusted, why) != 0)
 		return -1;
 	for (uint32_t i = 0; i < count; i++) {
 		if (map_key(&r, &seen, &key, why) != 0)
@@ -377,7 +388,7 @@ int weir__sdk_dec_request(const char *p, size_t n, struct weir_agent_request *rq
 			rq->http_minor = (uint8_t)v;
 			break;
 		case WEIR_AGENT_K_HEADERS:
-			if (dec_headers(&r, &rq->nheaders, hdrs, why) != 0)
+			if (dec_headers(&r, &rq->nheaders, &rq->headers, hdrs, cap, why) != 0)
 				return -1;
 			break;
 		case WEIR_AGENT_K_CLIENT_ADDR:
@@ -411,12 +422,6 @@ int weir__sdk_dec_request(const char *p, size_t n, struct weir_agent_request *rq
 		return -1;
 	if (!SEEN(WEIR_AGENT_K_METHOD) || !SEEN(WEIR_AGENT_K_TARGET))
 		return bad(why, "REQUEST_HEADERS: no method or no target");
-	if (!SEEN(WEIR_AGENT_K_HEADERS)) {
-		if (hdrs != NULL && nh != 0)
-			return bad(why, "headers changed between passes");
-		rq->nheaders = 0;
-	}
-	rq->headers = hdrs;
 	rq->path = rq->target;
 	for (size_t i = 0; i < rq->target.len; i++) {
 		if (rq->target.ptr[i] == '?') {
@@ -428,16 +433,16 @@ int weir__sdk_dec_request(const char *p, size_t n, struct weir_agent_request *rq
 }
 
 int weir__sdk_dec_response(const char *p, size_t n, struct weir_agent_response *rs,
-			   struct weir_agent_header *hdrs, const char **why)
+			   struct weir_agent_header *hdrs, uint32_t cap, bool trusted, const char **why)
 {
 	struct rd r;
 	uint64_t seen = 0, key, v;
-	uint32_t count, nh = rs->nheaders;
+	uint32_t count;
 
 	memset(rs, 0, sizeof(*rs));
-	rs->nheaders = nh;
 	rs->http_minor = 1;
-	if (map_open(&r, p, n, &count, why) != 0)
+	rs->headers = hdrs;
+	if (map_open_(&r, p, n, &count, !trusted, why) != 0)
 		return -1;
 	for (uint32_t i = 0; i < count; i++) {
 		if (map_key(&r, &seen, &key, why) != 0)
@@ -454,7 +459,7 @@ int weir__sdk_dec_response(const char *p, size_t n, struct weir_agent_response *
 			rs->http_minor = (uint8_t)v;
 			break;
 		case WEIR_AGENT_K_HEADERS:
-			if (dec_headers(&r, &rs->nheaders, hdrs, why) != 0)
+			if (dec_headers(&r, &rs->nheaders, &rs->headers, hdrs, cap, why) != 0)
 				return -1;
 			break;
 		case WEIR_AGENT_K_BODY_LENGTH:
@@ -471,12 +476,6 @@ int weir__sdk_dec_response(const char *p, size_t n, struct weir_agent_response *
 		return -1;
 	if (!SEEN(WEIR_AGENT_K_STATUS))
 		return bad(why, "RESPONSE_HEADERS: no status");
-	if (!SEEN(WEIR_AGENT_K_HEADERS)) {
-		if (hdrs != NULL && nh != 0)
-			return bad(why, "headers changed between passes");
-		rs->nheaders = 0;
-	}
-	rs->headers = hdrs;
 	return 0;
 }
 

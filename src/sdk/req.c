@@ -217,17 +217,38 @@ static struct weir__sdk_wq *pick_wq(struct weir_agent_server *s)
 	return &s->wqs[s->rr++ % s->nworkers];
 }
 
+/* A slice of the frame's payload moved to the copy at `to`. */
+static struct weir_agent_str rebase(struct weir_agent_str s, const char *from, const char *to)
+{
+	if (s.ptr != NULL)
+		s.ptr = to + (s.ptr - from);
+	return s;
+}
+
+static void rebase_headers(struct weir_agent_header *dst, const struct weir_agent_header *src,
+			   uint32_t n, const char *from, const char *to)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		dst[i].name = rebase(src[i].name, from, to);
+		dst[i].value = rebase(src[i].value, from, to);
+	}
+}
+
+/* The request (its block: struct, fields, a copy of the payload they
+ * point into) is decoded in one pass into the connection's scratch room
+ * and moved, or, with more fields than that, in two. */
 static int on_request_headers(struct weir__sdk_conn *c, const struct weir__sdk_frame *f,
 			      const char **why)
 {
 	struct weir_agent_server *s = c->s;
-	struct weir_agent_request tmp = { .nheaders = 0 };
+	struct weir_agent_request tmp;
 	struct weir_agent_req *req, *old;
 	struct weir__sdk_ev *e;
 	size_t size;
 	char *copy;
 
-	if (weir__sdk_dec_request(f->payload, f->plen, &tmp, NULL, why) != 0)
+	if (weir__sdk_dec_request(f->payload, f->plen, &tmp, c->scratch, WEIR__SDK_SCRATCH, false,
+				  why) != 0)
 		return -1;
 	size = sizeof(*req) + (size_t)tmp.nheaders * sizeof(req->hdrs[0]) + f->plen;
 	req = malloc(size);
@@ -236,10 +257,20 @@ static int on_request_headers(struct weir__sdk_conn *c, const struct weir__sdk_f
 	memset(req, 0, sizeof(*req));
 	copy = (char *)(req->hdrs + tmp.nheaders);
 	memcpy(copy, f->payload, f->plen);
-	req->rq.nheaders = tmp.nheaders;
-	if (weir__sdk_dec_request(copy, f->plen, &req->rq, req->hdrs, why) != 0) {
+	if (tmp.headers != NULL) {
+		req->rq = tmp;
+		req->rq.method = rebase(tmp.method, f->payload, copy);
+		req->rq.target = rebase(tmp.target, f->payload, copy);
+		req->rq.path = rebase(tmp.path, f->payload, copy);
+		req->rq.client_addr = rebase(tmp.client_addr, f->payload, copy);
+		req->rq.route = rebase(tmp.route, f->payload, copy);
+		req->rq.uid = rebase(tmp.uid, f->payload, copy);
+		rebase_headers(req->hdrs, tmp.headers, tmp.nheaders, f->payload, copy);
+		req->rq.headers = req->hdrs;
+	} else if (weir__sdk_dec_request(copy, f->plen, &req->rq, req->hdrs, tmp.nheaders, true,
+					 why) != 0 || req->rq.headers == NULL) {
 		free(req);
-		return -1;
+		return bad(why, "REQUEST_HEADERS decoded differently twice");
 	}
 	req->rq.has_body = !(f->flags & WEIR_AGENT_F_LAST);
 	atomic_init(&req->ref, 1);      /* the table's; moves to close_ev */
@@ -386,7 +417,7 @@ out:
 static int on_response_headers(struct weir__sdk_conn *c, const struct weir__sdk_frame *f,
 			       const char **why)
 {
-	struct weir_agent_response tmp = { .nheaders = 0 }, *rs;
+	struct weir_agent_response tmp, *rs;
 	struct weir_agent_header *hdrs;
 	struct weir_agent_req *req;
 	struct weir__sdk_ev *e;
@@ -395,7 +426,8 @@ static int on_response_headers(struct weir__sdk_conn *c, const struct weir__sdk_
 
 	if (!(c->events & WEIR_AGENT_EV_RESPONSE_HEADERS))
 		return bad(why, "RESPONSE_HEADERS not subscribed to");
-	if (weir__sdk_dec_response(f->payload, f->plen, &tmp, NULL, why) != 0)
+	if (weir__sdk_dec_response(f->payload, f->plen, &tmp, c->scratch, WEIR__SDK_SCRATCH, false,
+				   why) != 0)
 		return -1;
 	rs = malloc(sizeof(*rs) + (size_t)tmp.nheaders * sizeof(*hdrs) + f->plen);
 	if (rs == NULL)
@@ -403,10 +435,14 @@ static int on_response_headers(struct weir__sdk_conn *c, const struct weir__sdk_
 	hdrs = (struct weir_agent_header *)(rs + 1);
 	copy = (char *)(hdrs + tmp.nheaders);
 	memcpy(copy, f->payload, f->plen);
-	rs->nheaders = tmp.nheaders;
-	if (weir__sdk_dec_response(copy, f->plen, rs, hdrs, why) != 0) {
+	if (tmp.headers != NULL) {
+		*rs = tmp;
+		rebase_headers(hdrs, tmp.headers, tmp.nheaders, f->payload, copy);
+		rs->headers = hdrs;
+	} else if (weir__sdk_dec_response(copy, f->plen, rs, hdrs, tmp.nheaders, true, why) != 0 ||
+		   rs->headers == NULL) {
 		free(rs);
-		return -1;
+		return bad(why, "RESPONSE_HEADERS decoded differently twice");
 	}
 	rs->has_body = !(f->flags & WEIR_AGENT_F_LAST);
 

@@ -48,12 +48,17 @@ struct weir__sdk_hello {
  * Decoded slices point into p. */
 WEIR__HIDDEN int weir__sdk_dec_hello(const char *p, size_t n, struct weir__sdk_hello *h,
 				     const char **why);
-/* hdrs == NULL: validates and counts the headers (rq->nheaders) only; then
- * a second call with room for rq->nheaders fills them in. */
+/* The header fields go to hdrs when they fit (at most cap): rq->headers is
+ * then hdrs; else they are only counted (rq->headers NULL, rq->nheaders
+ * the count: decode again with room). trusted: these bytes (or a copy)
+ * were accepted by a previous call, mp_check is skipped (every read stays
+ * bounded anyway). With no headers key, rq->headers is hdrs, 0 of them. */
 WEIR__HIDDEN int weir__sdk_dec_request(const char *p, size_t n, struct weir_agent_request *rq,
-				       struct weir_agent_header *hdrs, const char **why);
+				       struct weir_agent_header *hdrs, uint32_t cap, bool trusted,
+				       const char **why);
 WEIR__HIDDEN int weir__sdk_dec_response(const char *p, size_t n, struct weir_agent_response *rs,
-					struct weir_agent_header *hdrs, const char **why);
+					struct weir_agent_header *hdrs, uint32_t cap, bool trusted,
+					const char **why);
 WEIR__HIDDEN int weir__sdk_dec_body(const char *p, size_t n, struct weir_agent_chunk *c,
 				    const char **why);
 WEIR__HIDDEN int weir__sdk_dec_done(const char *p, size_t n, struct weir_agent_done *d,
@@ -145,6 +150,8 @@ enum {
 	WEIR__RQ_RESP_END = 1u << 7,    /* the last response event arrived */
 };
 
+#define WEIR__SDK_SCRATCH 64u
+
 struct weir__sdk_conn {
 	struct weir_agent_server *s;
 	int fd;
@@ -173,6 +180,8 @@ struct weir__sdk_conn {
 	struct weir__sdk_rbuf *rb;
 	uint32_t rpos, rlen, want;
 	char name[64];                  /* the peer, for logs */
+	/* decoding room: heads with up to this many fields decode in one pass */
+	struct weir_agent_header scratch[WEIR__SDK_SCRATCH];
 };
 
 struct weir_agent_req {

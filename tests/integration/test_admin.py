@@ -283,8 +283,8 @@ def test_counters_move(e):
     after = scrape(e.admin)
     st1 = get_json(e.admin, "/status")
 
-    def delta(fam, **labels):
-        return value(after, fam, **labels) - value(before, fam, **labels)
+    def delta(fam, name=None, **labels):
+        return value(after, fam, name, **labels) - value(before, fam, name, **labels)
 
     # what reactor.c records itself
     h.eq(delta("weir_connections_total", peer="client"), N + 1, "client connections accepted")
@@ -457,6 +457,25 @@ def test_admin_concurrency_and_timeout(e):
     h.check(e.weir.alive(), "weir alive")
 
 
+def test_admin_address_taken(e):
+    """An admin address from a config file that cannot be bound stops weir
+    at start (exit 1) instead of running without it."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        cfg = admin_config("{port}", holder.getsockname()[1],
+                           {"app": {"servers": [e.origin.addr]}},
+                           ["{path_prefix: /, upstream: app}"], workers=1)
+        w = h.start_weir(cfg, wait=False)
+        rc = w.proc.wait(15)
+        h.eq(rc, 1, "weir exit status with its admin address taken")
+        h.check("admin: cannot listen on 127.0.0.1:%d" % holder.getsockname()[1]
+                in w.proc.stderr(), "weir's message: %r" % w.proc.stderr())
+    finally:
+        holder.close()
+
+
 def test_weirctl(e):
     rc, out, err = weirctl(e.admin, "status")
     h.eq(rc, 0, "weirctl status exit status (stderr %r)" % err)
@@ -502,5 +521,6 @@ def test_clean_stop(e):
 if __name__ == "__main__":
     h.main([test_live, test_not_on_public_listener, test_metrics_format, test_counters_move,
             test_status, test_health, test_health_down_and_recovery, test_admin_http,
-            test_admin_concurrency_and_timeout, test_weirctl, test_clean_stop],
+            test_admin_concurrency_and_timeout, test_admin_address_taken, test_weirctl,
+            test_clean_stop],
            setup=setup)

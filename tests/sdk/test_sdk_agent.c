@@ -65,6 +65,19 @@ static int cb_headers(void *user, struct weir_agent_req *req, struct weir_agent_
 		weir_agent_reply_resp_add(r, "X-B", "2");
 		return WEIR_AGENT_R_VERDICT;
 	}
+	if (path_is(rq, "/count")) {
+		/* more fields than the decoder's one-pass room */
+		char want[16];
+
+		snprintf(want, sizeof(want), "v%u", rq->nheaders - 1);
+		if (rq->nheaders == 0 ||
+		    rq->headers[rq->nheaders - 1].value.len != strlen(want) ||
+		    memcmp(rq->headers[rq->nheaders - 1].value.ptr, want, strlen(want)) != 0 ||
+		    weir_agent_header_find(rq->headers, rq->nheaders, "x-h7") != &rq->headers[7])
+			atomic_fetch_add(&n_body_errors, 1);
+		weir_agent_reply_score(r, rq->nheaders);
+		return WEIR_AGENT_R_VERDICT;
+	}
 	if (path_is(rq, "/async")) {
 		pthread_mutex_lock(&held_mu);
 		if (nheld < sizeof(held) / sizeof(held[0]))
@@ -110,7 +123,9 @@ static int cb_resp_headers(void *user, struct weir_agent_req *req, struct weir_a
 {
 	const struct weir_agent_response *rs = weir_agent_req_response(req);
 
-	if (rs == NULL || rs->status != 200)
+	if (rs == NULL || rs->status != 200 || rs->headers == NULL ||
+	    (rs->nheaders != 1 && rs->nheaders != 100) ||
+	    rs->headers[rs->nheaders - 1].name.len == 0)
 		atomic_fetch_add(&n_body_errors, 1);
 	weir_agent_reply_resp_set(r, "X-Resp", "1");
 	return WEIR_AGENT_R_VERDICT;
@@ -458,6 +473,28 @@ static void fw_request(struct fw *w, uint64_t id, const char *method, const char
 	fw_send(w, WEIR_AGENT_REQUEST_HEADERS, last ? WEIR_AGENT_F_LAST : 0, id, p, (size_t)(e - p));
 }
 
+/* GET /count with n fields X-H0: v0 ... */
+static void fw_request_many(struct fw *w, uint64_t id, unsigned n)
+{
+	char *p = malloc(64 + 32 * (size_t)n), *e = p;
+
+	e = mp_encode_map(e, 3);
+	e = kstr(e, WEIR_AGENT_K_METHOD, "GET");
+	e = kstr(e, WEIR_AGENT_K_TARGET, "/count?n");
+	e = mp_encode_uint(e, WEIR_AGENT_K_HEADERS);
+	e = mp_encode_array(e, 2 * n);
+	for (unsigned i = 0; i < n; i++) {
+		char name[16], value[16];
+
+		snprintf(name, sizeof(name), "X-H%u", i);
+		snprintf(value, sizeof(value), "v%u", i);
+		e = mp_encode_str(e, name, (uint32_t)strlen(name));
+		e = mp_encode_str(e, value, (uint32_t)strlen(value));
+	}
+	fw_send(w, WEIR_AGENT_REQUEST_HEADERS, WEIR_AGENT_F_LAST, id, p, (size_t)(e - p));
+	free(p);
+}
+
 static void fw_body(struct fw *w, uint8_t type, uint64_t id, uint64_t off, const char *data,
 		    size_t n, bool last)
 {
@@ -573,12 +610,23 @@ static void t_verdicts(void)
 		CHECK(a != NULL && mp_decode_array(&a) == 2);
 		CHECK(map_get(w->f.payload, w->f.plen, WEIR_AGENT_K_STATUS) == NULL);
 	}
+	/* heads decoded in one pass and in two */
+	fw_request_many(w, 4, 64);
+	if (fw_verdict(w, 4, WEIR_AGENT_ALLOW, 0))
+		CHECK_INT(map_uint(w->f.payload, w->f.plen, WEIR_AGENT_K_SCORE), 64);
+	fw_request_many(w, 5, 65);
+	if (fw_verdict(w, 5, WEIR_AGENT_ALLOW, 0))
+		CHECK_INT(map_uint(w->f.payload, w->f.plen, WEIR_AGENT_K_SCORE), 65);
+	fw_request_many(w, 6, 1000);
+	if (fw_verdict(w, 6, WEIR_AGENT_ALLOW, 0))
+		CHECK_INT(map_uint(w->f.payload, w->f.plen, WEIR_AGENT_K_SCORE), 1000);
+	CHECK_INT(atomic_load(&n_body_errors), 0);
 	/* a large id, and a body the agent does not want after its verdict */
 	fw_request(w, 0xfedcba9876543210ull, "POST", "/", 5, false);
 	fw_verdict(w, 0xfedcba9876543210ull, WEIR_AGENT_ALLOW, 0);
 	/* headers only: every id closed silently after its verdict */
-	CHECK(wait_for(&n_closed, 4));
-	CHECK_INT(closed_with(WEIR_AGENT_CLOSE_NORMAL), 4);
+	CHECK(wait_for(&n_closed, 7));
+	CHECK_INT(closed_with(WEIR_AGENT_CLOSE_NORMAL), 7);
 	/* frames that crossed the verdict are ignored, the connection stays */
 	fw_body(w, WEIR_AGENT_REQUEST_BODY, 0xfedcba9876543210ull, 0, "hello", 5, true);
 	fw_cancel(w, 1, WEIR_AGENT_CANCEL_ANSWERED);
@@ -590,7 +638,7 @@ static void t_verdicts(void)
 		weir_agent_server_stats(v.s, &st);
 		CHECK_INT(st.protocol_errors, 0);
 		CHECK(st.frames_ignored >= 2);
-		CHECK_INT(st.verdicts, 4);
+		CHECK_INT(st.verdicts, 7);
 		CHECK_INT(st.open_requests, 0);
 	}
 	fw_close(w);
@@ -828,10 +876,23 @@ static void t_response(void)
 	fw_request(w, 2, "GET", "/block", -1, true);
 	fw_verdict(w, 2, WEIR_AGENT_BLOCK, 0);
 	CHECK(wait_for(&n_closed, 2));
-	/* a response without a body */
+	/* a response without a body, with more fields than one pass decodes */
 	fw_request(w, 3, "GET", "/", -1, true);
 	fw_verdict(w, 3, WEIR_AGENT_ALLOW, 0);
-	fw_send(w, WEIR_AGENT_RESPONSE_HEADERS, WEIR_AGENT_F_LAST, 3, p, (size_t)(e - p));
+	{
+		char *q = malloc(8192), *x = q;
+
+		x = mp_encode_map(x, 2);
+		x = kuint(x, WEIR_AGENT_K_STATUS, 200);
+		x = mp_encode_uint(x, WEIR_AGENT_K_HEADERS);
+		x = mp_encode_array(x, 2 * 100);
+		for (int i = 0; i < 100; i++) {
+			x = mp_encode_str(x, "X-R", 3);
+			x = mp_encode_str(x, "v", 1);
+		}
+		fw_send(w, WEIR_AGENT_RESPONSE_HEADERS, WEIR_AGENT_F_LAST, 3, q, (size_t)(x - q));
+		free(q);
+	}
 	fw_verdict(w, 3, WEIR_AGENT_ALLOW, 1);
 	CHECK(wait_for(&n_closed, 3));
 	CHECK_INT(atomic_load(&n_body_errors), 0);

@@ -119,12 +119,15 @@ static void test_decode_examples(void)
 	f = parse_ex(ex_request_headers, buf, WEIR_AGENT_REQUEST_HEADERS);
 	CHECK_INT(f.id, ex_id);
 	{
-		struct weir_agent_request rq = { .nheaders = 0 };
+		struct weir_agent_request rq;
 		struct weir_agent_header hdrs[2];
 
-		CHECK_INT(weir__sdk_dec_request(f.payload, f.plen, &rq, NULL, &why), 0);
+		/* no room: counted only; then decoded (trusted: mp_check skipped) */
+		CHECK_INT(weir__sdk_dec_request(f.payload, f.plen, &rq, hdrs, 1, false, &why), 0);
 		CHECK_INT(rq.nheaders, 2);
-		CHECK_INT(weir__sdk_dec_request(f.payload, f.plen, &rq, hdrs, &why), 0);
+		CHECK(rq.headers == NULL);
+		CHECK_INT(weir__sdk_dec_request(f.payload, f.plen, &rq, hdrs, 2, true, &why), 0);
+		CHECK(rq.headers == hdrs);
 		CHECK_STR(rq.method, "POST");
 		CHECK_STR(rq.target, "/login");
 		CHECK_STR(rq.path, "/login");
@@ -153,12 +156,14 @@ static void test_decode_examples(void)
 
 	f = parse_ex(ex_response_headers, buf, WEIR_AGENT_RESPONSE_HEADERS);
 	{
-		struct weir_agent_response rs = { .nheaders = 0 };
+		struct weir_agent_response rs;
 		struct weir_agent_header hdrs[2];
 
-		CHECK_INT(weir__sdk_dec_response(f.payload, f.plen, &rs, NULL, &why), 0);
+		CHECK_INT(weir__sdk_dec_response(f.payload, f.plen, &rs, NULL, 0, false, &why), 0);
 		CHECK_INT(rs.nheaders, 2);
-		CHECK_INT(weir__sdk_dec_response(f.payload, f.plen, &rs, hdrs, &why), 0);
+		CHECK(rs.headers == NULL);
+		CHECK_INT(weir__sdk_dec_response(f.payload, f.plen, &rs, hdrs, 2, false, &why), 0);
+		CHECK(rs.headers == hdrs);
 		CHECK_INT(rs.status, 200);
 		CHECK_STR(rs.headers[0].name, "Content-Type");
 		CHECK_STR(rs.headers[1].value, "2");
@@ -386,14 +391,14 @@ static void test_hostile(void)
 	const char *why;
 
 	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-		struct weir_agent_request rq = { .nheaders = 0 };
+		struct weir_agent_request rq;
 		struct weir__sdk_hello h;
 		uint32_t reason;
 		size_t n = unhex(malformed[i], (unsigned char *)buf);
 
 		why = NULL;
 		if (weir__sdk_dec_map(buf, n, &why) == 0 ||
-		    weir__sdk_dec_request(buf, n, &rq, NULL, &why) == 0 ||
+		    weir__sdk_dec_request(buf, n, &rq, NULL, 0, false, &why) == 0 ||
 		    weir__sdk_dec_hello(buf, n, &h, &why) == 0 ||
 		    weir__sdk_dec_cancel(buf, n, &reason, &why) == 0) {
 			fprintf(stderr, "malformed payload %zu accepted: %s\n", i, malformed[i]);
@@ -402,41 +407,41 @@ static void test_hostile(void)
 		CHECK(why != NULL);
 	}
 	for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
-		struct weir_agent_request rq = { .nheaders = 0 };
+		struct weir_agent_request rq;
 		size_t n = unhex(invalid[i], (unsigned char *)buf);
 
 		if (weir__sdk_dec_map(buf, n, &why) != 0) {
 			fprintf(stderr, "invalid payload %zu not a map: %s\n", i, invalid[i]);
 			failures++;
 		}
-		if (weir__sdk_dec_request(buf, n, &rq, NULL, &why) == 0) {
+		if (weir__sdk_dec_request(buf, n, &rq, NULL, 0, false, &why) == 0) {
 			fprintf(stderr, "REQUEST_HEADERS accepted invalid payload %zu: %s\n", i,
 				invalid[i]);
 			failures++;
 		}
 	}
 	{
-		struct weir_agent_request rq = { .nheaders = 0 };
+		struct weir_agent_request rq;
 		size_t n = unhex("82 0a a1 47 0b a1 2f", (unsigned char *)buf);
 
-		CHECK_INT(weir__sdk_dec_request(buf, n, &rq, NULL, &why), 0);
+		CHECK_INT(weir__sdk_dec_request(buf, n, &rq, NULL, 0, false, &why), 0);
 		CHECK_INT(rq.nheaders, 0);
 	}
 	/* missing required keys */
 	{
-		struct weir_agent_request rq = { .nheaders = 0 };
-		struct weir_agent_response rs = { .nheaders = 0 };
+		struct weir_agent_request rq;
+		struct weir_agent_response rs;
 		struct weir_agent_chunk c;
 		struct weir__sdk_hello h;
 		size_t n = unhex("81 0a a3 47 45 54", (unsigned char *)buf);
 
-		CHECK(weir__sdk_dec_request(buf, n, &rq, NULL, &why) != 0);      /* no target */
+		CHECK(weir__sdk_dec_request(buf, n, &rq, NULL, 0, false, &why) != 0);      /* no target */
 		n = unhex("80", (unsigned char *)buf);
-		CHECK(weir__sdk_dec_response(buf, n, &rs, NULL, &why) != 0);     /* no status */
+		CHECK(weir__sdk_dec_response(buf, n, &rs, NULL, 0, false, &why) != 0);     /* no status */
 		CHECK(weir__sdk_dec_body(buf, n, &c, &why) != 0);                /* no data */
 		CHECK(weir__sdk_dec_hello(buf, n, &h, &why) != 0);               /* no version */
 		n = unhex("81 14 cd 03 e8", (unsigned char *)buf);
-		CHECK(weir__sdk_dec_response(buf, n, &rs, NULL, &why) != 0);     /* status 1000 */
+		CHECK(weir__sdk_dec_response(buf, n, &rs, NULL, 0, false, &why) != 0);     /* status 1000 */
 		n = unhex("82 12 cf ff ff ff ff ff ff ff ff 13 c4 01 00", (unsigned char *)buf);
 		CHECK(weir__sdk_dec_body(buf, n, &c, &why) != 0);                /* offset overflows */
 		n = unhex("82 12 00 13 a1 61", (unsigned char *)buf);

@@ -64,6 +64,8 @@ seeds = {
     "late-frames": hello(0x01) + req(1, last=False) + body(1, 0, b"x", True)
     + frame(CANCEL, 1, {39: 7}),
     "many-headers": hello() + req(8, headers=sum((["X-H%d" % i, "v" * i] for i in range(40)), [])),
+    "more-headers": hello() + req(16, headers=sum((["X-H%d" % i, "v"] for i in range(70)), []))
+    + frame(RESPH, 16, {20: 200, 13: sum((["X-R", "%d" % i] for i in range(70)), [])}, LAST),
     "unknown-keys": hello() + frame(REQH, 8, {10: "GET", 11: "/", 99: [1, {2: b"x"}, None],
                                               100: msgpack.ExtType(5, b"ab")}, LAST),
     "version2": frame(HELLO, 0, {1: 2}),
