@@ -71,6 +71,8 @@ struct weir_agent_verdict {
 	weir_slice_t location;
 	weir_slice_t body;
 	weir_slice_t reason;
+	bool has_replace;
+	weir_slice_t body_replace;      /* K_BODY_REPLACE */
 	bool has_score;
 	int64_t score;
 	uint32_t ntags, nrules;

@@ -137,6 +137,8 @@ struct weir_areq {
 	uint32_t nspans, cap;
 	struct weir_hmut *muts;
 	unsigned nmuts, capm;
+	char *replace;                  /* an agent's new request body, or NULL */
+	uint32_t replace_len;
 	char uid[32];
 	unsigned n;
 	struct weir_aitem items[];
@@ -183,6 +185,11 @@ char *weir__agents_mutate(struct weir_areq *ar, bool response, char *head, uint3
 /* The exchange is over: REQUEST_DONE / CANCEL (cancel_reason 0: normal end),
  * ids closed, held buffers released, c->ar freed. */
 void weir__agents_end(struct weir_client *c, unsigned cancel_reason);
+
+/* With a replacement body: the upstream head re-framed for it (Content-Length
+ * of the new body, Transfer-Encoding dropped). Returns the (new) head or
+ * NULL when out of memory (the old head is freed either way). */
+char *weir__agents_reframe(struct weir_areq *ar, char *head, uint32_t *len);
 
 /* Drops held spans (after the client forwarded them on release). */
 void weir__agents_trim(struct weir_areq *ar);

@@ -442,6 +442,24 @@ void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *
 		return;
 	}
 	rt->stats.allowed++;
+	if (v->has_replace) {
+		/* Only a buffer-mode agent that saw the whole body, while the
+		 * request is still held, may replace it; the first one wins. */
+		if (response || !it->buffer || !ar->hold || !ar->body_done || !it->last_sent ||
+		    ar->replace != NULL || ar->c->req_body == WEIR_H1_BODY_NONE) {
+			weir__agent_log(rt, "uid %s: body_replace ignored (needs buffer mode, the "
+					"whole body seen, the first replacement)", ar->uid);
+		} else {
+			ar->replace = weir_malloc(v->body_replace.len ? v->body_replace.len : 1);
+			if (ar->replace == NULL) {
+				ar_block_status(ar, 503, "out of memory");
+				return;
+			}
+			if (v->body_replace.len != 0)
+				memcpy(ar->replace, v->body_replace.ptr, v->body_replace.len);
+			ar->replace_len = (uint32_t)v->body_replace.len;
+		}
+	}
 	for (unsigned l = 0; l < WEIR_MUT_HEADERS_OUT; l++) {
 		bool req_list = l <= WEIR_MUT_REQ_DEL;
 
@@ -767,6 +785,7 @@ void weir__agents_end(struct weir_client *c, unsigned cancel_reason)
 	for (unsigned i = 0; i < ar->nmuts; i++)
 		weir_free(ar->muts[i].name);
 	weir_free(ar->muts);
+	weir_free(ar->replace);
 	weir_free(ar->spans);
 	weir_free(ar);
 }
@@ -873,6 +892,42 @@ char *weir__agents_mutate(struct weir_areq *ar, bool response, char *head, uint3
 		*len = (uint32_t)(w - out);
 	}
 	weir_free(lines);
+	weir_free(head);
+	return out;
+}
+
+char *weir__agents_reframe(struct weir_areq *ar, char *head, uint32_t *len)
+{
+	const char *p = head, *end = head + *len, *eol;
+	char num[24], *out, *w;
+	int nl = snprintf(num, sizeof(num), "%u", ar->replace_len);
+
+	out = weir_malloc(*len + sizeof("Content-Length: \r\n") + (size_t)nl);
+	if (out == NULL) {
+		weir_free(head);
+		return NULL;
+	}
+	w = out;
+	/* request line, then every field but the framing ones */
+	while (p < end && (eol = memmem(p, (size_t)(end - p), "\r\n", 2)) != NULL) {
+		size_t n = (size_t)(eol + 2 - p);
+
+		if (n == 2)
+			break;  /* the blank line */
+		if (!(n > 15 && strncasecmp(p, "Content-Length:", 15) == 0) &&
+		    !(n > 18 && strncasecmp(p, "Transfer-Encoding:", 18) == 0)) {
+			memcpy(w, p, n);
+			w += n;
+		}
+		p = eol + 2;
+	}
+	memcpy(w, "Content-Length: ", 16);
+	w += 16;
+	memcpy(w, num, (size_t)nl);
+	w += nl;
+	memcpy(w, "\r\n\r\n", 4);
+	w += 4;
+	*len = (uint32_t)(w - out);
 	weir_free(head);
 	return out;
 }

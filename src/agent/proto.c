@@ -384,6 +384,9 @@ int weir_agent_decode_verdict(const char *p, size_t n, struct weir_agent_verdict
 	v->location.ptr = v->body.ptr = v->reason.ptr = NULL;
 	v->location.len = v->body.len = v->reason.len = 0;
 	v->has_score = false;
+	v->has_replace = false;
+	v->body_replace.ptr = NULL;
+	v->body_replace.len = 0;
 	v->ntags = v->nrules = 0;
 	memset(v->n, 0, sizeof(v->n));
 	if (weir_agent_check_map(p, n, why) != 0)
@@ -434,6 +437,13 @@ int weir_agent_decode_verdict(const char *p, size_t n, struct weir_agent_verdict
 				*why = "VERDICT: body is not bin or str";
 				return -1;
 			}
+			break;
+		case WEIR_AGENT_K_BODY_REPLACE:
+			if (get_strbin(&cur, &v->body_replace) != 0) {
+				*why = "VERDICT: body_replace is not bin or str";
+				return -1;
+			}
+			v->has_replace = true;
 			break;
 		case WEIR_AGENT_K_REASON:
 			if (get_str(&cur, &v->reason) != 0 || v->reason.len > 1024) {

@@ -847,6 +847,8 @@ void weir__client_agents_release(struct weir_client *c)
 
 	c->held_head = NULL;
 	head = weir__agents_mutate(ar, false, head, &len);
+	if (head != NULL && ar->replace != NULL)
+		head = weir__agents_reframe(ar, head, &len);
 	if (head == NULL) {
 		client_close(c);
 		return;
@@ -865,6 +867,23 @@ void weir__client_agents_release(struct weir_client *c)
 				c->close_after = true;
 			local_error(c, 502, "cannot open an upstream connection");
 		}
+		return;
+	}
+	if (ar->replace != NULL) {
+		/* The agent's body instead of the client's (the whole body was
+		 * received: only then may an agent replace it). */
+		char *b = ar->replace;
+
+		ar->replace = NULL;
+		c->body_streamed = true;
+		if (ar->replace_len == 0) {
+			weir_free(b);
+		} else if (weir_outq_push_owned(&c->u->s.out, b, b, ar->replace_len) != 0) {
+			client_close(c);
+			return;
+		}
+		weir__agents_trim(ar);
+		weir__upstream_kick(c->u);
 		return;
 	}
 	for (uint32_t i = 0; i < ar->nspans; i++) {

@@ -36,6 +36,7 @@ What it does with a request is chosen by the request's own header fields
   X-Agent-Location: URL      redirect target
   X-Agent-Header: N: V       block/redirect response field (repeatable)
   X-Agent-Req-Set|Req-Add: N: V, X-Agent-Req-Del: N     request mutations (repeatable)
+  X-Agent-Replace-Body: TEXT   allow with body_replace = TEXT (buffer mode)
   X-Agent-Resp-Set|Resp-Add: N: V, X-Agent-Resp-Del: N  response mutations (repeatable)
   X-Agent-Reason, X-Agent-Tags (comma list), X-Agent-Rule-Ids (comma list), X-Agent-Score
   X-Agent-Delay-Ms: MS       wait before the request-phase verdict
@@ -131,6 +132,7 @@ class Plan:
             vals = ga(name)
             if vals:
                 self.muts[key] = [v.strip() for v in vals]
+        self.replace = g("Replace-Body")
         self.audit = {}
         if g("Reason") is not None:
             self.audit["reason"] = g("Reason")
@@ -290,6 +292,8 @@ class TestHandler(wa.Handler):
             if self.o.mark:
                 muts.setdefault("resp_add", []).append(
                     ["X-Agent-Seen", "%s conn=%d uid=%s" % (self.o.name, req.conn.cid, req.uid)])
+            if plan.replace is not None:
+                muts["body_replace"] = wa.to_bytes(plan.replace)
             req.allow(**muts, **audit)
         elif a == "block":
             body = plan.body

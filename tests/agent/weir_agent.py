@@ -146,6 +146,7 @@ K_CANCEL_REASON = 39
 K_UID = 40
 K_SCORE = 44
 K_HEADERS_OUT = 45
+K_BODY_REPLACE = 46
 
 ALLOW = 0
 BLOCK = 1
@@ -479,7 +480,7 @@ VERDICT_KEYS = {
     "status": K_STATUS, "reason": K_REASON, "location": K_LOCATION, "body": K_BODY,
     "req_set": K_REQ_SET, "req_add": K_REQ_ADD, "req_del": K_REQ_DEL,
     "resp_set": K_RESP_SET, "resp_add": K_RESP_ADD, "resp_del": K_RESP_DEL,
-    "tags": K_TAGS, "rule_ids": K_RULE_IDS, "score": K_SCORE, "headers_out": K_HEADERS_OUT,
+    "tags": K_TAGS, "rule_ids": K_RULE_IDS, "score": K_SCORE, "headers_out": K_HEADERS_OUT, "body_replace": K_BODY_REPLACE,
 }
 
 

@@ -496,6 +496,26 @@ def test_credit_stall_timeout(e):
     h.eq((rec["closed"], rec["cancel_reason"]), ("cancel", 2), "CANCEL reason 2 (timeout)")
 
 
+def test_body_replace(e):
+    """VERDICT body_replace (buffer mode, after the whole body): the origin
+    gets the agent's body, re-framed with its own Content-Length, whatever
+    the client's framing; in stream mode the replacement is ignored."""
+    new = b"replaced by the agent"
+    for chunked in (False, True):
+        body = body_of(70000)
+        r = h.request(e.port, "POST", "/buf/x?size=2", body=body, chunked=chunked,
+                      chunk_sizes=9000, headers=ai.hdrs(replace_body=new.decode()))
+        h.status(r, 200, "body_replace (%s)" % ("chunked" if chunked else "Content-Length"))
+        h.eq(r.get("X-Request-Bytes"), str(len(new)), "bytes at the origin after body_replace")
+        h.eq(r.get("X-Request-Sha256"), h.sha256(new), "the origin got the agent's body")
+        h.eq(r.get("X-Request-Chunked"), "0", "re-framed with Content-Length")
+    body = body_of(5000)
+    r = h.request(e.port, "POST", "/str/x?size=2", body=body,
+                  headers=ai.hdrs(replace_body=new.decode()))
+    h.status(r, 200, "body_replace in stream mode")
+    h.eq(r.get("X-Request-Sha256"), h.sha256(body), "stream mode keeps the client's body")
+
+
 def test_no_violations(e):
     e.weir.check_alive("the body tests")
     for a in (e.plain, e.credit, e.hdr, e.small, e.bodyonly):
@@ -508,4 +528,5 @@ if __name__ == "__main__":
             test_events_restricted_by_config, test_need_more,
             test_buffer_block_origin_untouched, test_stream_block_aborts_upstream,
             test_stream_block_after_response_started, test_stream_allow_recorder,
-            test_max_body, test_credit_stall_timeout, test_no_violations], setup=setup)
+            test_max_body, test_credit_stall_timeout, test_body_replace, test_no_violations],
+           setup=setup)

@@ -145,6 +145,7 @@ enum weir_agent_key {
 	WEIR_AGENT_K_UID = 40,          /* str: weir's request id, as logged */
 	WEIR_AGENT_K_SCORE = 44,        /* int: anomaly score (audit) */
 	WEIR_AGENT_K_HEADERS_OUT = 45,  /* array of str pairs: block/redirect response headers */
+	WEIR_AGENT_K_BODY_REPLACE = 46, /* bin or str: new request body (allow, buffer mode) */
 };
 
 enum weir_agent_action {
