@@ -325,6 +325,12 @@ WEIR_AGENT_API int weir_agent_reply_redirect(struct weir_agent_reply *r, unsigne
 /* A header of the block / redirect response (headers_out). */
 WEIR_AGENT_API int weir_agent_reply_header(struct weir_agent_reply *r, const char *name,
 					   const char *value);
+/* A new request body for the upstream (body_replace), sent only with a
+ * request-phase allow. weir honours it in `buffer` body mode from an agent
+ * that received the whole body (its LAST frame), and re-frames the request
+ * with a Content-Length; otherwise it logs and ignores it. len may be 0. */
+WEIR_AGENT_API int weir_agent_reply_body_replace(struct weir_agent_reply *r, const void *body,
+						 size_t len);
 /* Force the phase (enum weir_agent_phase); -1: automatic (the default). */
 WEIR_AGENT_API int weir_agent_reply_phase(struct weir_agent_reply *r, int phase);
 

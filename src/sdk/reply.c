@@ -54,9 +54,9 @@ struct weir_agent_reply {
 	uint8_t action;
 	int8_t phase;                   /* -1: automatic */
 	uint16_t status;                /* 0: the default of the action */
-	bool has_body, has_location, has_reason, has_score;
+	bool has_body, has_location, has_reason, has_score, has_replace;
 	int64_t score;
-	struct span body, location, reason;
+	struct span body, location, reason, replace;
 	uint16_t count[L_N];
 	struct item *items;
 	uint32_t nitems, citems;
@@ -87,7 +87,7 @@ void weir_agent_reply_reset(struct weir_agent_reply *r)
 	r->action = WEIR_AGENT_ALLOW;
 	r->phase = -1;
 	r->status = 0;
-	r->has_body = r->has_location = r->has_reason = r->has_score = false;
+	r->has_body = r->has_location = r->has_reason = r->has_score = r->has_replace = false;
 	memset(r->count, 0, sizeof(r->count));
 	r->nitems = 0;
 	r->len = 0;
@@ -283,6 +283,21 @@ int weir_agent_reply_redirect(struct weir_agent_reply *r, unsigned status, const
 	return 0;
 }
 
+int weir_agent_reply_body_replace(struct weir_agent_reply *r, const void *body, size_t len)
+{
+	struct span sp;
+	int err;
+
+	if (len != 0 && body == NULL)
+		return -EINVAL;
+	err = put(r, body, len, &sp);
+	if (err != 0)
+		return err;
+	r->replace = sp;
+	r->has_replace = true;
+	return 0;
+}
+
 int weir_agent_reply_header(struct weir_agent_reply *r, const char *name, const char *value)
 {
 	return value == NULL ? -EINVAL : add_pair(r, L_HEADERS_OUT, name, value);
@@ -433,6 +448,8 @@ size_t weir__sdk_reply_size(const struct weir_agent_reply *r)
 		n += 1 + sizeof_int(r->score);
 	if (r->has_reason)
 		n += 1 + mp_sizeof_str(r->reason.len);
+	if (r->has_replace)
+		n += 1 + mp_sizeof_bin(r->replace.len);
 	return n;
 }
 
@@ -446,6 +463,9 @@ uint32_t weir__sdk_reply_encode(char *dst, const struct weir_agent_reply *r, uin
 {
 	char *w = dst + WEIR_AGENT_HDR_SIZE;
 	uint32_t nkeys = 2;
+	/* body_replace: only with a request-phase allow */
+	bool replace = r->has_replace && r->action == WEIR_AGENT_ALLOW &&
+		       phase == WEIR_AGENT_PHASE_REQUEST;
 
 	if (r->action != WEIR_AGENT_ALLOW)
 		nkeys++;
@@ -455,7 +475,7 @@ uint32_t weir__sdk_reply_encode(char *dst, const struct weir_agent_reply *r, uin
 		nkeys++;
 	for (unsigned l = 0; l < L_N; l++)
 		nkeys += list_sent(r, l);
-	nkeys += r->has_score + r->has_reason;
+	nkeys += r->has_score + r->has_reason + replace;
 
 	w = mp_encode_map(w, nkeys);
 	w = mp_encode_uint(w, WEIR_AGENT_K_ACTION);
@@ -503,6 +523,10 @@ uint32_t weir__sdk_reply_encode(char *dst, const struct weir_agent_reply *r, uin
 	if (r->has_reason) {
 		w = mp_encode_uint(w, WEIR_AGENT_K_REASON);
 		w = mp_encode_str(w, r->buf + r->reason.off, r->reason.len);
+	}
+	if (replace) {
+		w = mp_encode_uint(w, WEIR_AGENT_K_BODY_REPLACE);
+		w = mp_encode_bin(w, r->buf + r->replace.off, r->replace.len);
 	}
 	weir__sdk_hdr_put(dst, (uint32_t)(w - dst) - WEIR_AGENT_HDR_SIZE, WEIR_AGENT_VERDICT, 0, id);
 	return (uint32_t)(w - dst);

@@ -66,6 +66,8 @@ static int on_body(void *user, struct weir_agent_req *req, const struct weir_age
 		weir_agent_reply_block(r, 451, c->data, c->len > 64 ? 64 : c->len);
 	else if (!c->last)
 		return WEIR_AGENT_R_PENDING;
+	else if (c->len != 0 && c->data[0] == 'R')
+		weir_agent_reply_body_replace(r, c->data, c->len);
 	return WEIR_AGENT_R_VERDICT;
 }
 

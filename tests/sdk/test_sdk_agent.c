@@ -116,6 +116,8 @@ static int cb_body(void *user, struct weir_agent_req *req, const struct weir_age
 		weir_agent_reply_block(r, 0, NULL, 0);
 		return WEIR_AGENT_R_VERDICT;
 	}
+	if (c->last && memmem(b->data, b->len, "REPLACE", 7) != NULL)
+		weir_agent_reply_body_replace(r, "replaced", 8);
 	return c->last ? WEIR_AGENT_R_VERDICT : WEIR_AGENT_R_PENDING;
 }
 
@@ -671,10 +673,15 @@ static void t_body(void)
 	fw_verdict(w, 12, WEIR_AGENT_ALLOW, 0);
 	fw_body(w, WEIR_AGENT_REQUEST_BODY, 11, 4, "", 0, true);
 	fw_verdict(w, 11, WEIR_AGENT_ALLOW, 0);
+	/* a replaced body */
+	fw_request(w, 15, "POST", "/body", -1, false);
+	fw_body(w, WEIR_AGENT_REQUEST_BODY, 15, 0, "REPLACE me", 10, true);
+	if (fw_verdict(w, 15, WEIR_AGENT_ALLOW, 0))
+		CHECK_STR(map_str(w->f.payload, w->f.plen, WEIR_AGENT_K_BODY_REPLACE), "replaced");
 	/* a body without a request body: answered on the headers */
 	fw_request(w, 13, "GET", "/body", -1, true);
 	fw_verdict(w, 13, WEIR_AGENT_ALLOW, 0);
-	CHECK(wait_for(&n_closed, 4));
+	CHECK(wait_for(&n_closed, 5));
 	CHECK_INT(atomic_load(&n_body_errors), 0);
 	/* a body chunk offset that skips bytes: protocol error */
 	fw_request(w, 14, "POST", "/body", -1, false);
@@ -682,7 +689,7 @@ static void t_body(void)
 	fw_body(w, WEIR_AGENT_REQUEST_BODY, 14, 3, "cd", 2, false);
 	fw_expect_close(w);
 	fw_close(w);
-	CHECK(wait_for(&n_closed, 5));
+	CHECK(wait_for(&n_closed, 6));
 	CHECK_INT(closed_with(WEIR_AGENT_CLOSE_CONN), 1);
 	srv_stop(&v);
 }

@@ -303,6 +303,39 @@ static void test_reply_roundtrip(void)
 	CHECK(map_get(p, n - 16, WEIR_AGENT_K_BODY) == NULL);
 	free(buf);
 
+	/* body_replace: only with a request-phase allow */
+	CHECK_INT(weir_agent_reply_body_replace(r, "new", 3), 0);
+	buf = malloc(weir__sdk_reply_size(r));
+	n = weir__sdk_reply_encode(buf, r, 9, 0);
+	CHECK(map_get(buf + 16, n - 16, WEIR_AGENT_K_BODY_REPLACE) == NULL); /* a block */
+	free(buf);
+	CHECK_INT(weir_agent_reply_allow(r), 0);
+	buf = malloc(weir__sdk_reply_size(r));
+	n = weir__sdk_reply_encode(buf, r, 9, 1);
+	CHECK(map_get(buf + 16, n - 16, WEIR_AGENT_K_BODY_REPLACE) == NULL); /* phase 1 */
+	n = weir__sdk_reply_encode(buf, r, 9, 0);
+	CHECK(n <= weir__sdk_reply_size(r));
+	CHECK_STR(map_str(buf + 16, n - 16, WEIR_AGENT_K_BODY_REPLACE), "new");
+	v = map_get(buf + 16, n - 16, WEIR_AGENT_K_BODY_REPLACE);
+	CHECK(v != NULL && mp_typeof(*v) == MP_BIN);
+	free(buf);
+	weir_agent_reply_reset(r);
+	CHECK_INT(weir_agent_reply_body_replace(r, NULL, 0), 0);
+	buf = malloc(weir__sdk_reply_size(r));
+	n = weir__sdk_reply_encode(buf, r, 9, 0);
+	v = map_get(buf + 16, n - 16, WEIR_AGENT_K_BODY_REPLACE);
+	CHECK(v != NULL && mp_typeof(*v) == MP_BIN && mp_decode_binl(&v) == 0);
+	free(buf);
+	CHECK_INT(weir_agent_reply_body_replace(r, NULL, 1), -EINVAL);
+	CHECK_INT(weir_agent_reply_block(r, 0, NULL, 0), 0);
+	for (int i = 0; i < 64; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "X-H%d", i);
+		weir_agent_reply_header(r, name, "v");
+		weir_agent_reply_tag(r, name);
+	}
+
 	/* allow: status and headers_out are not sent */
 	CHECK_INT(weir_agent_reply_allow(r), 0);
 	buf = malloc(weir__sdk_reply_size(r));

@@ -51,8 +51,13 @@ struct weir_agent_frame_hdr {
 	uint32_t request_id_lo_be;      /* so that the struct has no padding */
 };
 
+#ifdef __cplusplus
+static_assert(sizeof(struct weir_agent_frame_hdr) == WEIR_AGENT_HDR_SIZE,
+	      "frame header is 16 bytes");
+#else
 _Static_assert(sizeof(struct weir_agent_frame_hdr) == WEIR_AGENT_HDR_SIZE,
 	       "frame header is 16 bytes");
+#endif
 
 enum weir_agent_type {
 	/* weir -> agent */
