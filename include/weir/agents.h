@@ -153,6 +153,8 @@ struct weir_areq {
 int weir__agents_init(struct weir_reactor *r);
 void weir__agents_stop(struct weir_reactor *r);     /* close connections, no reconnects */
 void weir__agents_fini(struct weir_reactor *r);
+/* End of each loop iteration (before frees): send what was queued for agents. */
+void weir__agents_flush(struct weir_reactor *r);
 
 /* A request head for a route with agents: opens ids, sends REQUEST_HEADERS.
  * Returns WEIR_AG_GO (c->ar->hold tells whether forwarding waits), an HTTP

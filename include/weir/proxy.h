@@ -241,6 +241,7 @@ struct weir_reactor {
 	struct weir_agent_rt *agents;   /* one per configured agent */
 	unsigned nagents;
 	bool agents_stopped;
+	struct weir_agentconn *agent_dirty; /* agent connections with frames to send */
 	uint64_t agent_seq;             /* request uids */
 	struct weir_agent_verdict *verdict; /* decode scratch */
 	int init_error;                 /* -errno when start-up failed */

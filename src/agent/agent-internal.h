@@ -22,6 +22,8 @@ struct weir_agentconn {
 	bool recv_posted;
 	bool ping_out;
 	bool want_writers;              /* an item waits for send-queue room */
+	bool dirty;                     /* on the reactor's flush list */
+	struct weir_agentconn *dirty_next;
 	uint32_t max_frame;             /* the agent accepts */
 	uint32_t events;                /* effective events */
 	uint32_t caps;
@@ -41,6 +43,10 @@ void weir__agent_log(const struct weir_agent_rt *rt, const char *fmt, ...);
 int weir__ac_open_id(struct weir_agentconn *ac, struct weir_aitem *it);
 void weir__ac_close_id(struct weir_aitem *it);
 int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len);
+/* Frames queued for the agent leave at the end of the loop iteration, so
+ * that the frames of many requests (and the head and body of one) share a
+ * send. */
+void weir__ac_mark(struct weir_agentconn *ac);
 void weir__ac_fail(struct weir_agentconn *ac, const char *why);
 struct weir_agentconn *weir__agent_pick(struct weir_agent_rt *rt, bool *probe);
 void weir__agent_verdict_seen(struct weir_agent_rt *rt, bool probe);

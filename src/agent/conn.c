@@ -102,8 +102,34 @@ int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len)
 			weir_free(frame);
 		return -1;
 	}
-	weir__sock_flush(&ac->s);
+	weir__ac_mark(ac);
 	return 0;
+}
+
+void weir__ac_mark(struct weir_agentconn *ac)
+{
+	struct weir_reactor *r = ac->s.r;
+
+	if (ac->dirty || ac->s.sending)
+		return;         /* a send in flight: its completion sends the rest */
+	ac->dirty = true;
+	ac->dirty_next = r->agent_dirty;
+	r->agent_dirty = ac;
+}
+
+void weir__agents_flush(struct weir_reactor *r)
+{
+	struct weir_agentconn *ac = r->agent_dirty;
+
+	r->agent_dirty = NULL;
+	while (ac != NULL) {
+		struct weir_agentconn *next = ac->dirty_next;
+
+		ac->dirty = false;
+		ac->dirty_next = NULL;
+		weir__sock_flush(&ac->s);
+		ac = next;
+	}
 }
 
 /* ---- choosing a connection ---------------------------------------------- */

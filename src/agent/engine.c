@@ -210,7 +210,7 @@ static void flush_item(struct weir_aitem *it)
 		sent = true;
 	}
 	if (sent)
-		weir__sock_flush(&ac->s);
+		weir__ac_mark(ac);
 	item_timer_update(it, false);
 	return;
 oom:
@@ -735,7 +735,7 @@ void weir__agents_response_body(struct weir_client *c, const weir_slice_t *spans
 			}
 			it->resp_last_sent = true;
 		}
-		weir__sock_flush(&ac->s);
+		weir__ac_mark(ac);
 		if (weir_outq_full(&ac->s.out) && c->u != NULL) {
 			/* the agent reads slower than the upstream sends */
 			ac->want_writers = true;

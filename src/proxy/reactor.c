@@ -535,6 +535,8 @@ static void run(struct weir_reactor *r)
 		r->stats.loops++;
 		loop_metrics(r, n);
 		weir_wheel_advance(&r->wheel, weir_now_ms());
+		if (r->agent_dirty != NULL)
+			weir__agents_flush(r);
 		if (r->stopping && r->nclients == 0 && !r->agents_stopped)
 			weir__agents_stop(r);
 		reap_dead(r);
