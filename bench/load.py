@@ -639,7 +639,7 @@ def geomean(xs):
 
 
 def ratio_table(run):
-    """{(scenario, mode, metric, peer): weir/peer geomean over concurrencies}"""
+    """{(scenario, mode, metric, peer): {concurrency: weir/peer}}"""
     by = {}
     for r in run.get("summary", []):
         if "failed" in r:
@@ -651,13 +651,10 @@ def ratio_table(run):
                "p99": lambda r: r["latency_us"]["p99"]}
     for peer in PEERS + ["floor"]:
         for metric, get in metrics.items():
-            acc = {}
             for (s, m, c) in keys:
                 w, p = by.get(("weir", s, m, c)), by.get((peer, s, m, c))
                 if w and p and get(w) and get(p):
-                    acc.setdefault((s, m), []).append(get(w) / get(p))
-            for (s, m), v in acc.items():
-                out[(s, m, metric, peer)] = geomean(v)
+                    out.setdefault((s, m, metric, peer), {})[c] = get(w) / get(p)
     return out
 
 
@@ -665,20 +662,51 @@ def ratio_table(run):
 BETTER_HIGH = {"rps": True, "cpu": False, "p99": False, "micro": False}
 
 
-def compare(base, cur, threshold, gate):
+def with_peer_mean(table):
+    """Adds peer "peers": per point, the geometric mean of weir/peer over
+    nginx, HAProxy and h2o (those measured at that point)."""
+    out = dict(table)
+    groups = {}
+    for (s, m, metric, peer), per_c in table.items():
+        if peer in PEERS:
+            for c, v in per_c.items():
+                groups.setdefault((s, m, metric), {}).setdefault(c, {})[peer] = v
+    for (s, m, metric), per_c in groups.items():
+        out[(s, m, metric, "peers")] = {c: v for c, v in per_c.items()}
+    return out
+
+
+def compare(base, cur, threshold, gate, per_peer=False):
+    """Regression rows. Gated rows: weir/peers (all peers together) unless
+    per_peer, then every weir/peer row."""
     rows, bad = [], 0
-    rb, rc = ratio_table(base), ratio_table(cur)
-    for k in sorted(set(rb) & set(rc)):
+    rb, rc = with_peer_mean(ratio_table(base)), with_peer_mean(ratio_table(cur))
+    order = {p: i for i, p in enumerate(["peers"] + PEERS + ["floor"])}
+    for k in sorted(set(rb) & set(rc), key=lambda k: (k[0], k[1], k[2], order[k[3]])):
         s, m, metric, peer = k
-        b, c = rb[k], rc[k]
+        common = sorted(set(rb[k]) & set(rc[k]))
+        if peer == "peers":
+            # the same peers on both sides, at each concurrency
+            pts_b, pts_c = [], []
+            for x in common:
+                both = set(rb[k][x]) & set(rc[k][x])
+                if both:
+                    pts_b.append(geomean([rb[k][x][p] for p in both]))
+                    pts_c.append(geomean([rc[k][x][p] for p in both]))
+            b, c = geomean(pts_b), geomean(pts_c)
+        else:
+            # geometric means over the concurrencies both runs measured
+            b = geomean([rb[k][x] for x in common])
+            c = geomean([rc[k][x] for x in common])
         if not b or not c:
             continue
         change = (c - b) / b * 100
         worse = -change if BETTER_HIGH[metric] else change
+        gated = metric in gate and (peer == "peers" or (per_peer and peer in PEERS))
         flag = ""
         if worse > threshold:
-            flag = "REGRESSION" if metric in gate else "worse"
-            bad += metric in gate
+            flag = "REGRESSION" if gated else "worse"
+            bad += gated
         elif -worse > threshold:
             flag = "better"
         rows.append((f"{s} {m} {metric} weir/{peer}", f"{b:.3f}", f"{c:.3f}", f"{change:+.1f}%", flag))
@@ -697,11 +725,28 @@ def compare(base, cur, threshold, gate):
     return rows, bad
 
 
+def busy_regimes(base, cur):
+    """Median CPU busy of the peers over the closed-loop points both runs
+    have: how hard the peers were driven. CPU per request falls as a proxy
+    gets busier (more work per wake-up), so weir/peer CPU ratios are
+    comparable only between runs in a similar regime."""
+    def points(run):
+        return {(r["proxy"], r["scenario"], r["concurrency"]): r["cpu_busy"]
+                for r in run.get("summary", [])
+                if r.get("proxy") in PEERS and r.get("mode") == "closed" and r.get("cpu_busy")}
+    pb, pc = points(base), points(cur)
+    common = set(pb) & set(pc)
+    if not common:
+        return None, None
+    return (statistics.median(pb[k] for k in common), statistics.median(pc[k] for k in common))
+
+
 def print_compare(rows, base_name, threshold, gate):
     w = max([len(r[0]) for r in rows] + [6])
     print(f"\nRegression check against baseline '{base_name}' (threshold {threshold:g} %, "
-          f"gating: {', '.join(sorted(gate))}; ratios are weir/peer from the same run,"
-          " geometric mean over concurrencies)")
+          f"gating: {', '.join(sorted(gate))}). Ratios are weir/peer from the same run, "
+          "geometric means over the concurrencies both runs have; weir/peers is weir "
+          "against nginx, HAProxy and h2o together.")
     print(f"{'metric':{w}}  {'baseline':>10}  {'current':>10}  {'change':>8}  verdict")
     for r in rows:
         print(f"{r[0]:{w}}  {r[1]:>10}  {r[2]:>10}  {r[3]:>8}  {r[4]}")
@@ -761,6 +806,9 @@ def parse_args():
     ap.add_argument("--gate", default="rps,cpu",
                     help="metrics whose regression fails the run: rps,cpu,p99,micro "
                     "(default rps,cpu)")
+    ap.add_argument("--gate-per-peer", action="store_true",
+                    help="gate every weir/peer ratio, not only weir against all peers "
+                    "together (weir/peers)")
     ap.add_argument("--report", action="store_true",
                     help="regenerate docs/PERFORMANCE.md and its plots from these results")
     ap.add_argument("--nginx", default=os.environ.get("NGINX", "/usr/sbin/nginx"))
@@ -824,8 +872,14 @@ def main():
                 base = json.load(f)
         except OSError as e:
             die(f"baseline {a.compare}: {e}")
-        rows, bad = compare(base, run, a.threshold, a.gate)
+        rows, bad = compare(base, run, a.threshold, a.gate, a.gate_per_peer)
         print_compare(rows, a.compare, a.threshold, a.gate)
+        rb, rc = busy_regimes(base, run)
+        if rb and rc and abs(rb - rc) > 0.2:
+            print(f"\nwarning: the peers were {100 * rb:.0f} % busy (median) in the baseline "
+                  f"and {100 * rc:.0f} % in this run: CPU-per-request ratios shift with the "
+                  "load regime (busier proxies do more work per wake-up); re-measure the "
+                  "baseline under similar load, or compare with --rounds 3 on a quiet machine")
         if bad:
             print(f"\n{bad} regression(s) past {a.threshold:g} %")
             code = 1

@@ -186,19 +186,22 @@ def plots(run, tmp, notes):
             last[m["proxy"]] = m
         path = os.path.join(tmp, "mem.dat")
         mp = [p for p in proxies_in(mem) if p in last]
+        top = 0
         with open(path, "w") as f:
             for p in mp:
                 m = last[p]
-                marg = m.get("bytes_per_conn_marginal") or m["bytes_per_conn"]
-                f.write(f"{label(p).replace(' ', '-')} {m['bytes_per_conn']:.0f} {marg:.0f}\n")
+                full = m["bytes_per_conn"] + (m.get("prealloc_bytes_per_slot") or 0)
+                top = max(top, full)
+                f.write(f"{label(p).replace(' ', '-')} {m['bytes_per_conn']:.0f} {full:.0f}\n")
         script = ("set style data histograms\nset style histogram clustered gap 1\n"
-                  "set style fill solid 0.8 border -1\nset grid ytics\nset yrange [0:*]\n"
+                  "set style fill solid 0.8 border -1\nset grid ytics\n"
+                  f"set yrange [0:{top * 1.3:.0f}]\n"
                   "set ylabel 'bytes of RSS per idle connection'\n"
                   f"set title 'Memory per idle keep-alive connection "
-                  f"(up to {max(m['connections'] for m in mem)} connections)'\n"
-                  "set key top left\n"
-                  f"plot '{path}' using 2:xtic(1) title 'average over the baseline', "
-                  f"'' using 3 title 'marginal (last step)'\n")
+                  f"({max(m['connections'] for m in mem)} connections)'\n"
+                  "set key top right\n"
+                  f"plot '{path}' using 2:xtic(1) title 'RSS growth / connections', "
+                  "'' using 3 title 'plus the preallocated connection-table entry (nginx)'\n")
         if gnuplot(script, "memory-per-connection", notes):
             made.append(("memory-per-connection", "RSS per idle keep-alive connection"))
     return made

@@ -126,10 +126,10 @@ fi
 url="http://127.0.0.1:$port$path"
 lua=$root/bench/load/wrk.lua
 echo "profile.sh: warming up ($scenario, $connections connections)" >&2
-taskset -c 1 wrk -t1 -c"$connections" -d2s -s "$lua" "$url" -- "$method" "$body" >/dev/null 2>&1 || true
+taskset -c 1 wrk -t1 -c"$connections" -T 5s -d2s -s "$lua" "$url" -- "$method" "$body" >/dev/null 2>&1 || true
 
 echo "profile.sh: wrk for ${duration}s, perf record for $((duration - 2))s of it" >&2
-taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" -s "$lua" "$url" -- "$method" "$body" \
+taskset -c 1 wrk -t1 -c"$connections" -T 5s -d"${duration}s" -s "$lua" "$url" -- "$method" "$body" \
 	>"$out/wrk.txt" 2>&1 &
 wrk_pid=$!
 pids+=("$wrk_pid")
@@ -142,7 +142,7 @@ wait "$wrk_pid" || true
 # uprobe costs a few µs per hit, so it is kept out of the CPU profile.
 if [[ $probes -eq 1 ]]; then
 	echo "profile.sh: counting USDT probes during a second ${duration}s run" >&2
-	taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" -s "$lua" "$url" -- "$method" \
+	taskset -c 1 wrk -t1 -c"$connections" -T 5s -d"${duration}s" -s "$lua" "$url" -- "$method" \
 		"$body" >"$out/wrk-probes.txt" 2>&1 &
 	wrk_pid=$!
 	pids+=("$wrk_pid")
