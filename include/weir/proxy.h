@@ -234,7 +234,8 @@ struct weir_reactor {
 	struct weir_client *clients;
 	unsigned nclients;
 	unsigned nsocks;                /* live socket objects, clients and upstreams */
-	struct weir_sock *starved;
+	struct weir_sock *starved;      /* FIFO of sockets waiting for buffers */
+	struct weir_sock **starved_tail;
 	struct weir_sock *dead;
 	struct weir_reactor_stats stats;
 	struct weir_metrics metrics;     /* read by the admin thread: weir/metrics.h */

@@ -145,6 +145,8 @@ void weir__sock_close(struct weir_sock *s)
 		while (*pp != s)
 			pp = &(*pp)->starved_next;
 		*pp = s->starved_next;
+		if (s->starved_next == NULL)
+			r->starved_tail = pp;
 		s->starved = false;
 	}
 	if (s->ops != 0) {
@@ -423,8 +425,9 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 			weir_metrics_inc(&r->metrics.d.buf_exhausted);
 			if (!s->closed && !s->starved) {
 				s->starved = true;
-				s->starved_next = r->starved;
-				r->starved = s;
+				s->starved_next = NULL;
+				*r->starved_tail = s;
+				r->starved_tail = &s->starved_next;
 			}
 			break;
 		} else if (res == -ECANCELED && !s->closed) {
@@ -484,18 +487,20 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 		sock_dead(s);
 }
 
-static void rearm_starved(struct weir_reactor *r)
+/* n buffers came back: re-arm that many starved sockets, oldest first.
+ * Re-arming all of them would have most fail again at once (a storm of
+ * -ENOBUFS completions under memory pressure). */
+static void rearm_starved(struct weir_reactor *r, unsigned n)
 {
-	struct weir_sock *s = r->starved;
+	while (n-- != 0 && r->starved != NULL) {
+		struct weir_sock *s = r->starved;
 
-	r->starved = NULL;
-	while (s != NULL) {
-		struct weir_sock *next = s->starved_next;
-
+		r->starved = s->starved_next;
+		if (r->starved == NULL)
+			r->starved_tail = &r->starved;
 		s->starved = false;
 		s->starved_next = NULL;
 		weir__sock_arm_recv(s);
-		s = next;
 	}
 }
 
@@ -505,12 +510,13 @@ static void run(struct weir_reactor *r)
 
 	while (!r->done) {
 		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
+		unsigned head, n = 0, back;
 		int64_t tmo;
 		int ret;
 
-		if (weir_bufpool_flush(&r->pool) != 0 && r->starved != NULL)
-			rearm_starved(r);
+		back = weir_bufpool_flush(&r->pool);
+		if (back != 0 && r->starved != NULL)
+			rearm_starved(r, back);
 		tmo = weir_wheel_timeout(&r->wheel);
 		if (tmo >= 0) {
 			ts.tv_sec = tmo / 1000;
@@ -602,6 +608,7 @@ static int reactor_init(struct weir_reactor *r)
 		r->ups[i].rr = r->id;
 	}
 	weir_wheel_init(&r->wheel, weir_now_ms());
+	r->starved_tail = &r->starved;
 	ret = weir_metrics_bind(&r->metrics, r->conf);
 	if (ret < 0)
 		goto fail_pool;
