@@ -7,33 +7,19 @@
 #include <msgpuck.h>
 
 #include "weir/agent_proto.h"
+#include "weir/be.h"
 #include "weir/alloc.h"
-
-static inline void put_be32(char *p, uint32_t v)
-{
-	p[0] = (char)(v >> 24);
-	p[1] = (char)(v >> 16);
-	p[2] = (char)(v >> 8);
-	p[3] = (char)v;
-}
-
-static inline uint32_t get_be32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-
-	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
 
 void weir_agent_frame_hdr_put(char *dst, uint32_t payload_len, uint8_t type, uint8_t flags,
 			      uint64_t id)
 {
-	put_be32(dst, WEIR_AGENT_LEN_MIN + payload_len);
+	weir_put_be32(dst, WEIR_AGENT_LEN_MIN + payload_len);
 	dst[4] = (char)type;
 	dst[5] = (char)flags;
 	dst[6] = 0;
 	dst[7] = 0;
-	put_be32(dst + 8, (uint32_t)(id >> 32));
-	put_be32(dst + 12, (uint32_t)id);
+	weir_put_be32(dst + 8, (uint32_t)(id >> 32));
+	weir_put_be32(dst + 12, (uint32_t)id);
 }
 
 int weir_agent_frame_parse(const char *p, size_t n, uint32_t max_frame,
@@ -45,7 +31,7 @@ int weir_agent_frame_parse(const char *p, size_t n, uint32_t max_frame,
 		*need = WEIR_AGENT_HDR_SIZE;
 		return WEIR_H1_NEED_MORE;
 	}
-	length = get_be32(p);
+	length = weir_get_be32(p);
 	if (length < WEIR_AGENT_LEN_MIN || length > max_frame - 4)
 		return -1;
 	*need = length + 4;
@@ -54,7 +40,7 @@ int weir_agent_frame_parse(const char *p, size_t n, uint32_t max_frame,
 	f->size = length + 4;
 	f->type = (uint8_t)p[4];
 	f->flags = (uint8_t)p[5];
-	f->id = (uint64_t)get_be32(p + 8) << 32 | get_be32(p + 12);
+	f->id = (uint64_t)weir_get_be32(p + 8) << 32 | weir_get_be32(p + 12);
 	f->payload = p + WEIR_AGENT_HDR_SIZE;
 	f->payload_len = length - WEIR_AGENT_LEN_MIN;
 	return 0;

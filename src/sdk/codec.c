@@ -6,21 +6,7 @@
 #include <msgpuck.h>
 
 #include "sdk-internal.h"
-
-static inline void put_be32(char *p, uint32_t v)
-{
-	p[0] = (char)(v >> 24);
-	p[1] = (char)(v >> 16);
-	p[2] = (char)(v >> 8);
-	p[3] = (char)v;
-}
-
-static inline uint32_t get_be32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-
-	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
+#include "weir/be.h"
 
 int weir__sdk_frame_parse(const char *p, size_t n, uint32_t max_frame,
 			  struct weir__sdk_frame *f, uint32_t *need)
@@ -30,14 +16,14 @@ int weir__sdk_frame_parse(const char *p, size_t n, uint32_t max_frame,
 	if (n < WEIR_AGENT_HDR_SIZE) {
 		/* the length alone is enough to refuse a frame */
 		if (n >= 4) {
-			length = get_be32(p);
+			length = weir_get_be32(p);
 			if (length < WEIR_AGENT_LEN_MIN || length > max_frame - 4)
 				return -1;
 		}
 		*need = WEIR_AGENT_HDR_SIZE;
 		return 1;
 	}
-	length = get_be32(p);
+	length = weir_get_be32(p);
 	if (length < WEIR_AGENT_LEN_MIN || length > max_frame - 4)
 		return -1;
 	if (n < (size_t)length + 4) {
@@ -47,7 +33,7 @@ int weir__sdk_frame_parse(const char *p, size_t n, uint32_t max_frame,
 	f->size = length + 4;
 	f->type = (uint8_t)p[4];
 	f->flags = (uint8_t)p[5];
-	f->id = (uint64_t)get_be32(p + 8) << 32 | get_be32(p + 12);
+	f->id = (uint64_t)weir_get_be32(p + 8) << 32 | weir_get_be32(p + 12);
 	f->payload = p + WEIR_AGENT_HDR_SIZE;
 	f->plen = length - WEIR_AGENT_LEN_MIN;
 	return 0;
@@ -55,13 +41,13 @@ int weir__sdk_frame_parse(const char *p, size_t n, uint32_t max_frame,
 
 void weir__sdk_hdr_put(char *dst, uint32_t plen, uint8_t type, uint8_t flags, uint64_t id)
 {
-	put_be32(dst, WEIR_AGENT_LEN_MIN + plen);
+	weir_put_be32(dst, WEIR_AGENT_LEN_MIN + plen);
 	dst[4] = (char)type;
 	dst[5] = (char)flags;
 	dst[6] = 0;
 	dst[7] = 0;
-	put_be32(dst + 8, (uint32_t)(id >> 32));
-	put_be32(dst + 12, (uint32_t)id);
+	weir_put_be32(dst + 8, (uint32_t)(id >> 32));
+	weir_put_be32(dst + 12, (uint32_t)id);
 }
 
 /* ---- a bounds-checked reader -------------------------------------------
