@@ -184,6 +184,7 @@ struct weir_upconn {
 	bool got_bytes;                 /* a response byte arrived for this request */
 	bool resp_head_done;
 	bool reusable;
+	uint8_t n_interim;              /* 1xx responses seen for this request */
 	uint8_t resp_body;              /* enum weir_h1_body */
 	uint64_t resp_remaining;
 	struct weir_chunked resp_chunk;

@@ -11,6 +11,7 @@
 #include "weir/trace.h"
 
 #define UPSTREAM_IDLE_MS 60000u
+#define UPSTREAM_MAX_INTERIM 16u       /* 1xx responses before the final one */
 
 static inline struct weir_reactor *R(struct weir_upconn *u)
 {
@@ -118,6 +119,7 @@ static void reset_exchange(struct weir_upconn *u)
 	u->got_bytes = false;
 	u->resp_head_done = false;
 	u->reusable = false;
+	u->n_interim = 0;
 	u->resp_body = WEIR_H1_BODY_NONE;
 	u->resp_remaining = 0;
 	weir_chunked_init(&u->resp_chunk);
@@ -297,7 +299,10 @@ static void up_process(struct weir_upconn *u)
 		if (res->status < 200) {
 			/* Interim responses are not forwarded: weir answers
 			 * 100-continue itself, and there is no tunnelling. */
-			if (res->status == 101) {
+			if (res->status == 101 || ++u->n_interim > UPSTREAM_MAX_INTERIM) {
+				/* no tunnelling; and an upstream that keeps
+				 * sending interim responses (each resets the
+				 * read timeout) does not hold the request */
 				fail_metric(u, WEIR_UPF_PROTOCOL);
 				up_fail(u, 502, false);
 				return;

@@ -369,6 +369,11 @@ RESPONSE_CASES = [
                 b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
      respond(status=200, body=b"ok", interim=[], reuse=True)),
+    ("RSP-1XX-LIMIT", b"HTTP/1.1 102 Processing\r\n\r\n" * 16 +
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+     respond(status=200, body=b"ok", interim=[], reuse=True)),
+    ("RSP-1XX-LIMIT", b"HTTP/1.1 102 Processing\r\n\r\n" * 17 +
+                      b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", bad_gateway()),
     ("RSP-101", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade"
                 b"\r\n\r\n", bad_gateway()),
     ("RSP-HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 0005\r\n\r\n",
