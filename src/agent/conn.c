@@ -47,7 +47,7 @@ int weir__ac_open_id(struct weir_agentconn *ac, struct weir_aitem *it)
 	it->slot = i;
 	it->id = (uint64_t)sl->gen << 32 | i;
 	it->open = true;
-	it->t0_ns = weir_metrics_now_ns();
+	it->t0_ns = weir__now_ns(ac->s.r);
 	ac->nopen++;
 	weir_metrics_agent_call(&ac->s.r->metrics, ac->rt->conf->index);
 	return 0;

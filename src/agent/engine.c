@@ -432,7 +432,7 @@ void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *
 	else
 		mark_req_done(it);
 	weir_metrics_agent_verdict(&rt->r->metrics, rt->conf->index,
-				   weir_metrics_now_ns() - it->t0_ns);
+				   weir__now_ns(rt->r) - it->t0_ns);
 	item_timer_update(it, false);
 	audit_log(it, v);
 	if (v->action != WEIR_AGENT_ALLOW) {

@@ -40,7 +40,7 @@ static void count_request(struct weir_client *c)
 	c->in_exchange = false;
 	weir_metrics_request(&R(c)->metrics, c->route != NULL ? (int)c->route->index : -1,
 			     c->method, c->resp_started ? c->status : 0,
-			     weir_metrics_now_ns() - c->t0_ns);
+			     weir__now_ns(R(c)) - c->t0_ns);
 }
 
 static void client_close(struct weir_client *c)
@@ -194,7 +194,7 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 
 	r->stats.requests++;
 	c->nreq++;
-	c->t0_ns = weir_metrics_now_ns();
+	c->t0_ns = weir__now_ns(R(c));
 	c->in_exchange = true;
 	WEIR_TRACE3(request_start, c, c->s.fd, req->method_id);
 	c->method = (uint8_t)req->method_id;
@@ -521,7 +521,7 @@ static void client_process(struct weir_client *c)
 				c->method = WEIR_M_OTHER;
 				c->req_done = true;
 				c->route = NULL;
-				c->t0_ns = weir_metrics_now_ns();
+				c->t0_ns = weir__now_ns(R(c));
 				c->in_exchange = true;
 				local_error(c, r->req.error ? r->req.error : 400, r->req.reason);
 				return;

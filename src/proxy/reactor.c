@@ -531,7 +531,8 @@ static void run(struct weir_reactor *r)
 				strerror(-ret));
 			break;
 		}
-		r->wheel.now = weir_now_ms();
+		r->now_ns = weir_metrics_now_ns();
+		r->wheel.now = r->now_ns / 1000000u;
 		io_uring_for_each_cqe(&r->ring, head, cqe) {
 			dispatch(r, cqe);
 			n++;
@@ -607,7 +608,8 @@ static int reactor_init(struct weir_reactor *r)
 		/* Spread reactors over the servers from the first request. */
 		r->ups[i].rr = r->id;
 	}
-	weir_wheel_init(&r->wheel, weir_now_ms());
+	r->now_ns = weir_metrics_now_ns();
+	weir_wheel_init(&r->wheel, r->now_ns / 1000000u);
 	r->starved_tail = &r->starved;
 	ret = weir_metrics_bind(&r->metrics, r->conf);
 	if (ret < 0)

@@ -140,7 +140,7 @@ struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
 		u = pool->idle;
 		pool_remove(u);
 		u->reused = true;
-		u->t_ns = weir_metrics_now_ns();
+		u->t_ns = weir__now_ns(R(u));
 		reset_exchange(u);
 		r->stats.upstream_reused++;
 		weir__sock_resume(&u->s);
@@ -159,7 +159,7 @@ struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
 	u->ups = (uint16_t)up->index;
 	u->srv = (uint16_t)srv;
 	u->state = WEIR_U_CONNECTING;
-	u->t_ns = weir_metrics_now_ns();
+	u->t_ns = weir__now_ns(R(u));
 	reset_exchange(u);
 	r->stats.upstream_connects++;
 	WEIR_TRACE2(upstream_connect, u, fd);
@@ -188,7 +188,7 @@ void weir__upstream_on_connect(struct weir_upconn *u, int res)
 		return;
 	}
 	u->state = WEIR_U_ACTIVE;
-	weir_metrics_upstream_connect(&R(u)->metrics, u->ups, weir_metrics_now_ns() - u->t_ns);
+	weir_metrics_upstream_connect(&R(u)->metrics, u->ups, weir__now_ns(R(u)) - u->t_ns);
 	weir__sock_arm_recv(&u->s);
 	weir__upstream_kick(u);
 }
@@ -325,7 +325,7 @@ static void up_process(struct weir_upconn *u)
 		}
 		u->resp_head_done = true;
 		weir_metrics_upstream_response(&r->metrics, u->ups, u->srv,
-					       weir_metrics_now_ns() - u->t_ns, weir__now(r));
+					       weir__now_ns(R(u)) - u->t_ns, weir__now(r));
 		u->resp_body = (uint8_t)res->body;
 		u->resp_remaining = res->content_length;
 		u->reusable = !(res->flags & WEIR_H1_F_CONN_CLOSE) &&
