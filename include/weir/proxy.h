@@ -291,8 +291,9 @@ void weir__client_on_recv(struct weir_client *c, int res);
 void weir__client_on_send(struct weir_client *c, int res);
 void weir__client_free(struct weir_client *c);
 void weir__client_stop(struct weir_client *c);
-/* shutdown_timeout expired: agents get CANCEL (shutdown), the connection closes. */
-void weir__client_shutdown(struct weir_client *c);
+/* Closes the client connection mid-exchange: its agents get CANCEL with
+ * cancel_reason (enum weir_agent_cancel: shutdown, upstream failed). */
+void weir__client_abort(struct weir_client *c, unsigned cancel_reason);
 /* Called by the upstream side. */
 void weir__client_response_head(struct weir_client *c, const struct weir_h1_response *res);
 void weir__client_response_data(struct weir_client *c, const char *p, uint32_t len,
@@ -302,11 +303,12 @@ void weir__client_response_spans(struct weir_client *c, const weir_slice_t *span
 				 uint16_t bid);
 void weir__client_response_end(struct weir_client *c);
 void weir__client_upstream_failed(struct weir_client *c, int status, bool retry_ok);
-void weir__client_kick(struct weir_client *c);
 /* Called by the agent engine. */
 void weir__client_agents_release(struct weir_client *c);
 void weir__client_agents_block(struct weir_client *c, int status, const struct weir_conf_header *h,
 			       unsigned nh, const char *body, size_t body_len);
+/* The client's receive was paused (flow control, agents): resume it and
+ * process what is already queued. */
 void weir__client_resume_body(struct weir_client *c);
 
 /* upstream.c */

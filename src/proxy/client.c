@@ -161,6 +161,19 @@ static bool retryable(enum weir_h1_method m)
 	       m == WEIR_M_OPTIONS || m == WEIR_M_TRACE;
 }
 
+/* Keeps a copy of the upstream head for the one retry an idempotent request
+ * without a body may get. */
+static void keep_retry_copy(struct weir_client *c, const char *head, uint32_t len)
+{
+	if (!c->req_done || !retryable((enum weir_h1_method)c->method))
+		return;
+	c->up_head = weir_malloc(len);
+	if (c->up_head != NULL) {
+		memcpy(c->up_head, head, len);
+		c->up_head_len = len;
+	}
+}
+
 /* Hands the request head to an upstream connection of the route's group. */
 static bool send_upstream(struct weir_client *c, char *head, uint32_t len)
 {
@@ -276,35 +289,8 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 		return;
 	}
 	c->proxying = true;
-	if (c->ar != NULL && c->ar->hold) {
-		/* Nothing goes upstream before the verdicts (buffer mode). */
-		c->held_head = head;
-		c->held_head_len = len;
-		if ((req->flags & WEIR_H1_F_EXPECT_CONTINUE) && !c->req_done &&
-		    req->minor_version == 1 && c->s.in.bytes == 0) {
-			if (weir_outq_push_static(&c->s.out, continue_100,
-						  sizeof(continue_100) - 1) != 0) {
-				client_close(c);
-				return;
-			}
-			weir__sock_flush(&c->s);
-		}
-		if (c->req_done) {
-			c->state = WEIR_C_WAIT;
-		} else {
-			c->state = WEIR_C_BODY;
-			set_deadline(c, r->conf->client_body_timeout_ms);
-		}
-		return;
-	}
-	/* Keep a copy for the one retry an idempotent request may get. */
-	if (c->req_done && retryable(req->method_id)) {
-		c->up_head = weir_malloc(len);
-		if (c->up_head != NULL) {
-			memcpy(c->up_head, head, len);
-			c->up_head_len = len;
-		}
-	}
+	/* weir answers 100-continue itself, whether the body goes upstream
+	 * at once or waits for the agents. */
 	if ((req->flags & WEIR_H1_F_EXPECT_CONTINUE) && !c->req_done && req->minor_version == 1 &&
 	    c->s.in.bytes == 0) {
 		if (weir_outq_push_static(&c->s.out, continue_100, sizeof(continue_100) - 1) != 0) {
@@ -314,12 +300,19 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 		}
 		weir__sock_flush(&c->s);
 	}
-	if (!send_upstream(c, head, len)) {
-		if (!c->s.closed) {
-			c->proxying = false;
-			local_error(c, 502, "cannot open an upstream connection");
+	if (c->ar != NULL && c->ar->hold) {
+		/* Nothing goes upstream before the verdicts (buffer mode). */
+		c->held_head = head;
+		c->held_head_len = len;
+	} else {
+		keep_retry_copy(c, head, len);
+		if (!send_upstream(c, head, len)) {
+			if (!c->s.closed) {
+				c->proxying = false;
+				local_error(c, 502, "cannot open an upstream connection");
+			}
+			return;
 		}
-		return;
 	}
 	if (c->req_done) {
 		c->state = WEIR_C_WAIT;
@@ -546,11 +539,6 @@ static void client_process(struct weir_client *c)
 	}
 }
 
-void weir__client_kick(struct weir_client *c)
-{
-	client_process(c);
-}
-
 static void client_timer(struct weir_timer *t)
 {
 	struct weir_client *c = weir_container_of(t, struct weir_client, s.timer);
@@ -622,17 +610,20 @@ void weir__client_free(struct weir_client *c)
 		c->next->prev = c->prev;
 	r->nclients--;
 	WEIR_BUG_ON(c->u != NULL);
+	/* Every close path ends the agents' ids first (client_close,
+	 * weir__client_abort); a socket closed underneath (out of memory in
+	 * the reactor) lands here. */
 	if (c->ar != NULL)
-		weir__agents_end(c, WEIR_AGENT_CANCEL_SHUTDOWN);
+		weir__agents_end(c, WEIR_AGENT_CANCEL_CLIENT_GONE);
 	weir_free(c->held_head);
 	weir_free(c->up_head);
 	weir_free(c);
 }
 
-void weir__client_shutdown(struct weir_client *c)
+void weir__client_abort(struct weir_client *c, unsigned cancel_reason)
 {
 	if (c->ar != NULL)
-		weir__agents_end(c, WEIR_AGENT_CANCEL_SHUTDOWN);
+		weir__agents_end(c, cancel_reason);
 	client_close(c);
 }
 
@@ -853,13 +844,7 @@ void weir__client_agents_release(struct weir_client *c)
 		client_close(c);
 		return;
 	}
-	if (c->req_done && retryable((enum weir_h1_method)c->method)) {
-		c->up_head = weir_malloc(len);
-		if (c->up_head != NULL) {
-			memcpy(c->up_head, head, len);
-			c->up_head_len = len;
-		}
-	}
+	keep_retry_copy(c, head, len);
 	if (!send_upstream(c, head, len)) {
 		if (!c->s.closed) {
 			c->proxying = false;

@@ -302,7 +302,7 @@ static void stop_timeout(struct weir_timer *t)
 	fprintf(stderr, "weir: reactor %u: shutdown timeout, closing %u connection%s\n", r->id,
 		r->nclients, r->nclients == 1 ? "" : "s");
 	for (struct weir_client *c = r->clients; c != NULL; c = c->next)
-		weir__client_shutdown(c);
+		weir__client_abort(c, WEIR_AGENT_CANCEL_SHUTDOWN);
 }
 
 static void begin_stop(struct weir_reactor *r)

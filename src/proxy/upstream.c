@@ -204,11 +204,9 @@ void weir__upstream_on_send(struct weir_upconn *u, int res)
 	}
 	weir_outq_consume(&u->s.out, &R(u)->pool, (size_t)res);
 	if (c != NULL && !c->s.recv_want && weir_outq_drained(&u->s.out) &&
-	    c->state == WEIR_C_BODY) {
-		weir__sock_resume(&c->s);
+	    c->state == WEIR_C_BODY)
 		/* bytes already queued on the client side move now */
-		weir__client_kick(c);
-	}
+		weir__client_resume_body(c);
 	weir__upstream_kick(u);
 }
 
@@ -253,7 +251,7 @@ static void up_abort(struct weir_upconn *u)
 	up_close(u);
 	if (c != NULL) {
 		c->u = NULL;
-		weir__sock_close(&c->s);
+		weir__client_abort(c, WEIR_AGENT_CANCEL_UPSTREAM);
 	}
 }
 
