@@ -171,8 +171,8 @@ static void flush_item(struct weir_aitem *it)
 	bool sent = false;
 
 	while (needs_body(it)) {
-		uint64_t off = ar->held_off, piece;
-		uint32_t i;
+		uint64_t off = ar->body_total, piece;
+		uint32_t i = ar->nspans;
 		bool last;
 
 		if (weir_outq_full(&ac->s.out)) {
@@ -193,9 +193,13 @@ static void flush_item(struct weir_aitem *it)
 		}
 		if (it->credit == 0)
 			break;
-		for (i = 0; i < ar->nspans && it->sent >= off + ar->spans[i].len; i++)
-			off += ar->spans[i].len;
-		WEIR_BUG_ON(i == ar->nspans);
+		/* the span holding offset it->sent, searched from the tail:
+		 * what an agent has not been sent yet is usually the newest */
+		while (i > 0 && it->sent < off) {
+			i--;
+			off -= ar->spans[i].len;
+		}
+		WEIR_BUG_ON(it->sent < off || it->sent >= off + ar->spans[i].len);
 		piece = WEIR_MIN(off + ar->spans[i].len - it->sent, it->credit);
 		last = ar->body_done && it->sent + piece == ar->body_total;
 		if (push_body_frame(ac, WEIR_AGENT_REQUEST_BODY, it->id, last, it->sent,
