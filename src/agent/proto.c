@@ -6,6 +6,7 @@
 
 #include <msgpuck.h>
 
+#include "weir/agent_fields.h"
 #include "weir/agent_proto.h"
 #include "weir/be.h"
 #include "weir/alloc.h"
@@ -192,43 +193,6 @@ static int get_strbin(const char **cur, weir_slice_t *s)
 	return 0;
 }
 
-static bool is_tchar(unsigned char ch)
-{
-	if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')
-		return true;
-	if (ch >= '0' && ch <= '9')
-		return true;
-	return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
-static bool valid_token(weir_slice_t s)
-{
-	if (s.len == 0 || s.len > 256)
-		return false;
-	for (size_t i = 0; i < s.len; i++)
-		if (!is_tchar((unsigned char)s.ptr[i]))
-			return false;
-	return true;
-}
-
-/* Field values: visible characters, SP, HTAB, obs-text; no CR, LF, NUL or
- * other controls; no leading or trailing whitespace. */
-static bool valid_value(weir_slice_t s)
-{
-	if (s.len > 8192)
-		return false;
-	for (size_t i = 0; i < s.len; i++) {
-		unsigned char ch = (unsigned char)s.ptr[i];
-
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return false;
-	}
-	if (s.len != 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t' || s.ptr[s.len - 1] == ' ' ||
-			   s.ptr[s.len - 1] == '\t'))
-		return false;
-	return true;
-}
-
 int weir_agent_decode_hello_reply(const char *p, size_t n, struct weir_agent_hello_reply *h,
 				  const char **why)
 {
@@ -311,14 +275,16 @@ static int get_pairs(const char **cur, struct weir_agent_kv *kv, uint32_t *nout,
 	}
 	*nout = names_only ? n : n / 2;
 	for (uint32_t i = 0; i < *nout; i++) {
-		if (get_str(cur, &kv[i].name) != 0 || !valid_token(kv[i].name))
+		if (get_str(cur, &kv[i].name) != 0 ||
+		    !weir_agent_name_ok(kv[i].name.ptr, kv[i].name.len))
 			return -1;
 		if (names_only) {
 			kv[i].value.ptr = NULL;
 			kv[i].value.len = 0;
 			continue;
 		}
-		if (get_str(cur, &kv[i].value) != 0 || !valid_value(kv[i].value))
+		if (get_str(cur, &kv[i].value) != 0 ||
+		    !weir_agent_value_ok(kv[i].value.ptr, kv[i].value.len))
 			return -1;
 	}
 	return 0;
@@ -345,7 +311,7 @@ static int get_audit(const char **cur, weir_slice_t *out, uint32_t *nout, char (
 			continue;
 		}
 		if (get_str(cur, &out[i]) != 0 || out[i].len > WEIR_AGENT_MAX_NAME ||
-		    !valid_value(out[i]))
+		    !weir_agent_value_ok(out[i].ptr, out[i].len))
 			return -1;
 	}
 	*nout = n;
@@ -413,7 +379,7 @@ int weir_agent_decode_verdict(const char *p, size_t n, struct weir_agent_verdict
 			break;
 		case WEIR_AGENT_K_LOCATION:
 			if (get_str(&cur, &v->location) != 0 || v->location.len == 0 ||
-			    !valid_value(v->location)) {
+			    !weir_agent_value_ok(v->location.ptr, v->location.len)) {
 				*why = "VERDICT: invalid location";
 				return -1;
 			}
@@ -538,15 +504,7 @@ int weir_agent_decode_credit(const char *p, size_t n, uint64_t *bytes, const cha
 
 bool weir_agent_protected_header(weir_slice_t name)
 {
-	static const char *const names[] = {
-		"content-length", "transfer-encoding", "connection", "keep-alive", "te",
-		"trailer", "upgrade", "host", "proxy-connection",
-	};
-
-	for (size_t i = 0; i < WEIR_ARRAY_SIZE(names); i++)
-		if (strlen(names[i]) == name.len && strncasecmp(names[i], name.ptr, name.len) == 0)
-			return true;
-	return false;
+	return weir_agent_protected_name(name.ptr, name.len);
 }
 
 /* ---- encoding ----------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <msgpuck.h>
 
 #include "sdk-internal.h"
+#include "weir/agent_fields.h"
 
 enum {
 	L_HEADERS_OUT,
@@ -118,41 +119,20 @@ static int put(struct weir_agent_reply *r, const void *p, size_t n, struct span 
 	return 0;
 }
 
-static bool is_tchar(unsigned char c)
-{
-	/* RFC 9110 token characters */
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-		return true;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
+/* the proxy's own rules (weir/agent_fields.h): what passes here, weir accepts */
 static bool is_token(const char *s)
 {
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++)
-		if (!is_tchar((unsigned char)*s))
-			return false;
-	return true;
+	return weir_agent_name_ok(s, strlen(s));
 }
 
-/* a field value (or location): no CR, LF (NUL cannot occur in a C string) */
 static bool is_value(const char *s)
 {
-	return strpbrk(s, "\r\n") == NULL;
+	return weir_agent_value_ok(s, strlen(s));
 }
 
 static bool is_protected(const char *name)
 {
-	static const char *const names[] = {
-		"content-length", "transfer-encoding", "connection", "keep-alive",
-		"te", "trailer", "upgrade", "host",
-	};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(name, names[i]) == 0)
-			return true;
-	return false;
+	return weir_agent_protected_name(name, strlen(name));
 }
 
 static struct item *item_new(struct weir_agent_reply *r, unsigned list, unsigned limit)
