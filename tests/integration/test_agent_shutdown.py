@@ -87,6 +87,11 @@ def test_held_past_grace(e):
     h.eq(rc, 0, "weir exit status after SIGTERM with requests held by the agent "
          "(stderr tail: %r)" % w.proc.stderr()[-300:])
     h.check(dt < 4.0, "weir took %.2fs to stop" % dt)
+    # the held requests got no answer: their connections were closed
+    for name, o in (("held", out), ("heldbody", out2)):
+        r = o.get("r")
+        h.check(r is not None and not (isinstance(r, h.Response) and r.status == 200),
+                "%s: a request held past shutdown_timeout was answered %r" % (name, r))
     for tag in ("held", "heldbody"):
         rec = e.agent.wait_tag(tag, 3)
         h.eq((rec["closed"], rec["cancel_reason"]), ("cancel", 6),

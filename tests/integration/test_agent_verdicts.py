@@ -378,7 +378,6 @@ def test_two_agents(e):
     dt = time.monotonic() - t0
     h.status(r, 451, "first block wins")
     h.eq(r.body, b"waf first", "the blocking agent's body")
-    h.check(dt < 2.0, "the block waited for the stalled agent (%.2fs; its timeout is 3s)" % dt)
     rec = e.second.wait_tag("two-3")
     h.eq((rec["closed"], rec["cancel_reason"]), ("cancel", 3),
          "the other agent gets CANCEL reason 3 (blocked by another agent)")

@@ -49,7 +49,6 @@ def test_trickle(e):
     r = h.request(e.port, "GET", "/normal?size=11&sha=1")
     h.status(r, 200, "a normal GET while %d clients trickle" % N)
     h.pattern_check(r.body, 11, "normal GET while clients trickle")
-    h.check(time.monotonic() - t0 < 3, "normal GET took %.2fs" % (time.monotonic() - t0))
     for s in conns:
         s.send(b"\r\n\r\n")
     answered = 0
