@@ -1185,17 +1185,6 @@ static int parse_regex(struct ctx *c, struct weir_conf_route *r, yaml_node_t *v)
 	return 0;
 }
 
-static const char *const method_names[] = {
-	[WEIR_M_GET] = "GET",
-	[WEIR_M_HEAD] = "HEAD",
-	[WEIR_M_POST] = "POST",
-	[WEIR_M_PUT] = "PUT",
-	[WEIR_M_DELETE] = "DELETE",
-	[WEIR_M_OPTIONS] = "OPTIONS",
-	[WEIR_M_PATCH] = "PATCH",
-	[WEIR_M_TRACE] = "TRACE",
-};
-
 static int parse_methods(struct ctx *c, struct weir_conf_route *r, yaml_node_t *v)
 {
 	if (v->type != YAML_SEQUENCE_NODE)
@@ -1214,10 +1203,11 @@ static int parse_methods(struct ctx *c, struct weir_conf_route *r, yaml_node_t *
 		if (strcmp(s, "CONNECT") == 0)
 			return fail(c, e, "'methods': CONNECT is not supported (weir does not "
 				    "tunnel)");
-		for (m = 0; m < WEIR_ARRAY_SIZE(method_names); m++)
-			if (method_names[m] != NULL && strcmp(method_names[m], s) == 0)
+		/* the parser's own names (CONNECT, refused above, comes last) */
+		for (m = WEIR_M_GET; m <= WEIR_M_TRACE; m++)
+			if (strcmp(weir_h1_method_name((enum weir_h1_method)m), s) == 0)
 				break;
-		if (m == WEIR_ARRAY_SIZE(method_names))
+		if (m > WEIR_M_TRACE)
 			return fail(c, e, "'methods': unknown method '%s' (expected GET, HEAD, POST, "
 				    "PUT, DELETE, OPTIONS, PATCH or TRACE)", show(&b, e));
 		r->methods |= 1u << m;
