@@ -2,6 +2,7 @@
  * reactors (src/proxy) and the modules they use. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -112,6 +113,175 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+static bool addr_same(const struct weir_addr *a, const struct weir_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/* What the main thread keeps between reloads. */
+struct running {
+	const struct options *o;
+	struct weir_reactor *reactors;
+	unsigned workers;
+	struct weir_gen *gen;           /* current generation (main's reference) */
+	struct weir_addr *listens;      /* the addresses listened on, in order */
+	unsigned nlisten;
+	int **fds;                      /* [workers][nlisten]: main's copy of the fds */
+	struct weir_admin *admin;
+	bool override_listen;           /* --listen with -c: the file's listen is ignored */
+};
+
+static void refuse_reload(struct running *run, const char *why)
+{
+	fprintf(stderr, "weir: reload refused, configuration %" PRIu64 " keeps serving: %s\n",
+		run->gen->id, why);
+	weir_admin_reload_failed(run->admin, why);
+}
+
+/* SIGHUP: load, check, build, then hand the new generation to every
+ * reactor and wait until each runs on it. Nothing changes unless the whole
+ * config loads and every new listener opens. */
+static void reload(struct running *run)
+{
+	const struct options *o = run->o;
+	struct weir_conf *conf = NULL;
+	struct weir_router *router;
+	struct weir_gen *g;
+	const struct weir_addr *want;
+	unsigned nwant;
+	int **fds;
+	char err[512];
+	int ret;
+
+	if (o->config != NULL)
+		ret = weir_conf_load_file(o->config, &conf, err, sizeof(err));
+	else
+		ret = weir_conf_default(o->listen, o->upstream, &conf, err, sizeof(err));
+	if (ret != 0) {
+		refuse_reload(run, err);
+		return;
+	}
+	if ((conf->workers != 0 && conf->workers != run->workers && o->workers == 0) ||
+	    (o->cpus == NULL && conf->cpus_set != run->gen->conf->cpus_set) ||
+	    (o->cpus == NULL && conf->cpus_set && !CPU_EQUAL(&conf->cpus, &run->gen->conf->cpus)))
+		fprintf(stderr, "weir: reload: workers and cpus changes take a restart; "
+				"keeping %u reactor%s as they are\n", run->workers,
+			run->workers == 1 ? "" : "s");
+	if (conf->admin_set != run->gen->conf->admin_set ||
+	    (conf->admin_set && !addr_same(&conf->admin, &run->gen->conf->admin)))
+		fprintf(stderr, "weir: reload: the admin address changes with a restart only; "
+				"still on %s\n", run->gen->conf->admin_set ?
+				run->gen->conf->admin.text : "(none)");
+	router = weir_router_new(conf);
+	if (router == NULL) {
+		weir_conf_free(conf);
+		refuse_reload(run, "out of memory building the router");
+		return;
+	}
+	weir_metrics_register(conf);
+
+	/* listeners: the ones that stay keep their fds (no connection in
+	 * their queues is lost); new addresses get one fd per reactor */
+	want = run->override_listen ? run->listens : conf->listens;
+	nwant = run->override_listen ? run->nlisten : conf->nlistens;
+	fds = calloc(run->workers, sizeof(*fds));
+	for (unsigned i = 0; fds != NULL && i < run->workers; i++) {
+		fds[i] = calloc(nwant + 1, sizeof(int));
+		if (fds[i] == NULL)
+			goto oom;
+		for (unsigned j = 0; j < nwant; j++)
+			fds[i][j] = -1;
+		for (unsigned j = 0; j < nwant; j++) {
+			for (unsigned k = 0; k < run->nlisten && fds[i][j] < 0; k++)
+				if (addr_same(&want[j], &run->listens[k]))
+					fds[i][j] = run->fds[i][k];
+			if (fds[i][j] < 0) {
+				int fd = weir_listener_open(&want[j]);
+
+				if (fd < 0) {
+					snprintf(err, sizeof(err), "cannot listen on %s: %s",
+						 want[j].text, strerror(-fd));
+					goto fail;
+				}
+				fds[i][j] = fd;
+			}
+		}
+	}
+	if (fds == NULL)
+		goto oom;
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		goto oom;
+	g->conf = conf;
+	g->router = router;
+	g->id = run->gen->id + 1;
+	g->refs = run->workers + 1;
+	for (unsigned i = 0; i < run->workers; i++) {
+		struct weir_reactor *r = &run->reactors[i];
+		unsigned acks = __atomic_load_n(&r->reload_acks, __ATOMIC_ACQUIRE);
+		int *mine = malloc((nwant + 1) * sizeof(int));
+
+		if (mine == NULL) {
+			fprintf(stderr, "weir: reload: out of memory\n");
+			exit(1);
+		}
+		memcpy(mine, fds[i], nwant * sizeof(int));
+		weir_reactor_reload(r, g, fds[i], nwant);
+		fds[i] = mine;
+		/* one reactor at a time: each swaps within one loop iteration */
+		for (int ms = 0; __atomic_load_n(&r->reload_acks, __ATOMIC_ACQUIRE) == acks; ms++) {
+			if (ms == 10000)
+				fprintf(stderr, "weir: reload: reactor %u has not taken the new "
+						"configuration after 10 s; waiting\n", i);
+			usleep(1000);
+		}
+	}
+	for (unsigned i = 0; i < run->workers; i++)
+		free(run->fds[i]);
+	free(run->fds);
+	run->fds = fds;
+	if (!run->override_listen) {
+		struct weir_addr *copy = calloc(nwant + 1, sizeof(*copy));
+
+		if (copy != NULL) {
+			memcpy(copy, want, nwant * sizeof(*copy));
+			free(run->listens);
+			run->listens = copy;
+			run->nlisten = nwant;
+		}
+	}
+	weir_admin_set_conf(run->admin, conf);
+	weir_gen_put(run->gen);
+	run->gen = g;
+	fprintf(stderr, "weir: reload: configuration %" PRIu64 " (%s) is live: %u listener%s, "
+			"%u route%s, %u upstream%s, %u agent%s\n", g->id, conf->source, nwant,
+		nwant == 1 ? "" : "s", conf->nroutes, conf->nroutes == 1 ? "" : "s",
+		conf->nupstreams, conf->nupstreams == 1 ? "" : "s", conf->nagents,
+		conf->nagents == 1 ? "" : "s");
+	return;
+
+oom:
+	snprintf(err, sizeof(err), "out of memory");
+fail:
+	/* close what was opened for this attempt, keep what is in use */
+	for (unsigned i = 0; fds != NULL && i < run->workers && fds[i] != NULL; i++) {
+		for (unsigned j = 0; j < nwant; j++) {
+			bool used = false;
+
+			for (unsigned k = 0; k < run->nlisten; k++)
+				used |= fds[i][j] == run->fds[i][k];
+			if (fds[i][j] >= 0 && !used)
+				close(fds[i][j]);
+		}
+		free(fds[i]);
+	}
+	free(fds);
+	weir_router_free(router);
+	weir_conf_free(conf);
+	refuse_reload(run, err);
+}
+
 /* The n-th CPU of set (wrapping). */
 static int nth_cpu(const cpu_set_t *set, unsigned n)
 {
@@ -130,6 +300,8 @@ int main(int argc, char **argv)
 	struct options o = { 0 };
 	struct weir_conf *conf = NULL;
 	struct weir_router *router;
+	struct weir_gen *gen;
+	struct running run = { .o = &o };
 	struct weir_reactor *reactors;
 	struct weir_uring_caps caps;
 	struct weir_addr listen_override;
@@ -203,11 +375,18 @@ int main(int argc, char **argv)
 	weir_uring_log(&caps, workers);
 
 	router = weir_router_new(conf);
-	if (router == NULL) {
+	gen = calloc(1, sizeof(*gen));
+	if (router == NULL || gen == NULL) {
 		fprintf(stderr, "weir: cannot build the router\n");
+		weir_router_free(router);
 		weir_conf_free(conf);
 		return 1;
 	}
+	weir_metrics_register(conf);
+	gen->conf = conf;
+	gen->router = router;
+	gen->id = 1;
+	gen->refs = workers + 1;        /* each reactor's, and main's */
 
 	/* Reactors inherit this mask: signals are taken here, synchronously. */
 	sigemptyset(&sigs);
@@ -223,15 +402,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "weir: out of memory\n");
 		return 1;
 	}
-	for (unsigned i = 0; i < workers; i++)
+	for (unsigned i = 0; i < workers; i++) {
 		reactors[i].wake_fd = -1;
+		reactors[i].gen = gen;  /* taken over by the reactor once started */
+	}
 	for (unsigned i = 0; i < workers; i++) {
 		struct weir_reactor *r = &reactors[i];
 
 		r->id = i;
 		r->cpu = pin ? nth_cpu(&cpus, i) : -1;
-		r->conf = conf;
-		r->router = router;
 		r->ready = &ready;
 		r->nlisten = nlisten;
 		r->listen_fds = calloc(nlisten, sizeof(int));
@@ -276,6 +455,30 @@ int main(int argc, char **argv)
 			goto stop;
 		}
 	}
+	run.reactors = reactors;
+	run.workers = workers;
+	run.gen = gen;
+	run.admin = admin;
+	run.override_listen = o.listen != NULL && o.config != NULL;
+	run.listens = calloc(nlisten + 1, sizeof(*run.listens));
+	run.fds = calloc(workers, sizeof(*run.fds));
+	if (run.listens == NULL || run.fds == NULL) {
+		fprintf(stderr, "weir: out of memory\n");
+		status = 1;
+		goto stop;
+	}
+	memcpy(run.listens, listens, nlisten * sizeof(*listens));
+	run.nlisten = nlisten;
+	for (unsigned i = 0; i < workers; i++) {
+		run.fds[i] = malloc((nlisten + 1) * sizeof(int));
+		if (run.fds[i] == NULL) {
+			fprintf(stderr, "weir: out of memory\n");
+			status = 1;
+			goto stop;
+		}
+		memcpy(run.fds[i], reactors[i].listen_fds, nlisten * sizeof(int));
+	}
+	weir_admin_set_reload(admin, true);
 	fprintf(stderr, "weir: ready: %u reactor%s, listening on", workers, workers == 1 ? "" : "s");
 	for (unsigned j = 0; j < nlisten; j++)
 		fprintf(stderr, " %s", listens[j].text);
@@ -290,11 +493,17 @@ int main(int argc, char **argv)
 			continue;
 		if (sig == SIGTERM || sig == SIGINT) {
 			fprintf(stderr, "weir: %s: stopping (in-flight requests have %u ms)\n",
-				sig == SIGTERM ? "SIGTERM" : "SIGINT", conf->shutdown_timeout_ms);
+				sig == SIGTERM ? "SIGTERM" : "SIGINT", run.gen->conf->shutdown_timeout_ms);
 			break;
 		}
-		if (sig == SIGHUP)
-			fprintf(stderr, "weir: SIGHUP: configuration reload is not implemented yet\n");
+		if (sig == SIGHUP) {
+			fprintf(stderr, "weir: SIGHUP: reloading %s\n",
+				o.config != NULL ? o.config : "the embedded configuration");
+			reload(&run);
+		} else if (sig == SIGUSR1) {
+			for (unsigned i = 0; i < workers; i++)
+				weir_reactor_reopen_logs(&reactors[i]);
+		}
 	}
 stop:
 	/* Reactors that never ran leave their listeners to process exit. */
@@ -311,8 +520,15 @@ stop:
 	}
 	if (status == 0)
 		fprintf(stderr, "weir: stopped\n");
+	/* reactors that never started still hold their reference */
+	for (unsigned i = 0; i < workers; i++)
+		if (reactors[i].gen != NULL)
+			weir_gen_put(reactors[i].gen);
 	free(reactors);
-	weir_router_free(router);
-	weir_conf_free(conf);
+	for (unsigned i = 0; run.fds != NULL && i < workers; i++)
+		free(run.fds[i]);
+	free(run.fds);
+	free(run.listens);
+	weir_gen_put(run.gen != NULL ? run.gen : gen);
 	return status;
 }

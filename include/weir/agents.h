@@ -63,8 +63,12 @@ struct weir_agent_link {
 };
 
 struct weir_agent_rt {
-	const struct weir_conf_agent *conf;
+	const struct weir_conf_agent *conf;     /* the newest config that keeps it */
 	struct weir_reactor *r;
+	struct weir_agent_rt *all_next, *all_prev; /* r->agents_all */
+	unsigned gens;                  /* generations (struct weir_rgen) using it */
+	bool stopped;                   /* no reconnects */
+	uint16_t mslot;                 /* metrics slot of the agent's name */
 	struct weir_agent_link *links;
 	unsigned nlinks;
 	unsigned rr;
@@ -140,6 +144,8 @@ struct weir_areq {
 	char *replace;                  /* an agent's new request body, or NULL */
 	uint32_t replace_len;
 	char uid[32];
+	char summary[160];              /* access log: "name:outcome[:rules];..." */
+	uint16_t summary_len;
 	unsigned n;
 	struct weir_aitem items[];
 };
@@ -153,6 +159,14 @@ struct weir_areq {
 int weir__agents_init(struct weir_reactor *r);
 void weir__agents_stop(struct weir_reactor *r);     /* close connections, no reconnects */
 void weir__agents_fini(struct weir_reactor *r);
+/* Runtimes (one per agent per reactor, shared by the generations that
+ * define the agent alike): new connects its links; keeps: whether a reload
+ * from old to ca may keep the runtime and its connections (same name,
+ * address, connections, events, max_in_flight; the other settings are read
+ * from rt->conf at use); retire: no generation uses it any more. */
+struct weir_agent_rt *weir__agent_rt_new(struct weir_reactor *r, const struct weir_conf_agent *ca);
+bool weir__agent_rt_keeps(const struct weir_conf_agent *old, const struct weir_conf_agent *ca);
+void weir__agent_rt_retire(struct weir_agent_rt *rt);
 /* End of each loop iteration (before frees): send what was queued for agents. */
 void weir__agents_flush(struct weir_reactor *r);
 

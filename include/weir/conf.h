@@ -27,6 +27,11 @@
  *   client_body_timeout: 60s   # idle time between body reads
  *   keepalive_timeout: 75s     # idle client connection between requests
  *   max_connections: 10000     # client connections per reactor
+ *   access_log:                # or just a path; absent: no access log
+ *     path: /var/log/weir/access.log
+ *     format: json             # or combined (NCSA, as nginx's "combined")
+ *     buffer: 64k              # per reactor; a write starts when it is full
+ *     flush: 1s                # and at the latest this long after a line
  *   upstreams:
  *     app:
  *       servers: [127.0.0.1:9000, 127.0.0.1:9001]
@@ -157,6 +162,18 @@ struct weir_conf_route {
 	unsigned nagents;
 };
 
+enum weir_log_format {
+	WEIR_LOG_JSON = 0,
+	WEIR_LOG_COMBINED = 1,
+};
+
+struct weir_conf_access_log {
+	char *path;                     /* NULL: no access log */
+	uint8_t format;                 /* enum weir_log_format */
+	uint32_t buffer;                /* bytes; default 64 KiB */
+	uint32_t flush_ms;              /* default 1000 */
+};
+
 struct weir_conf {
 	char *source;                   /* file name, or "<default>" */
 	unsigned workers;               /* 0: one per CPU in cpus */
@@ -177,6 +194,7 @@ struct weir_conf {
 	unsigned nroutes;
 	struct weir_conf_agent *agents;
 	unsigned nagents;
+	struct weir_conf_access_log access_log;
 };
 
 /* Load from a file / from memory (name is used in error messages). */

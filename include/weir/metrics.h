@@ -26,12 +26,14 @@
  * Labels. Rows are addressed by *slots*, not by config positions: a
  * process-wide, append-only registry gives each route, upstream, upstream
  * server and agent name a slot the first time a config names it, and the
- * slot never changes. A reactor binds its config once
- * (weir_metrics_bind(): config index -> slot maps, private to the reactor)
- * and after a reload binds the new one at its safe point: counters of a
- * route that keeps its name go on counting, a new route gets a fresh row, a
- * removed one keeps its (frozen) figures. The data path passes config
- * indexes (route->index, upstream->index, server index, agent->index).
+ * slot never changes. The main thread registers a config's names before any
+ * reactor sees it (weir_metrics_register()); the reactor objects made from
+ * the config (its generation's route table, upstream states, agent
+ * runtimes) look their slots up once and the data path passes slots. So a
+ * request that started on the old config during a reload still counts
+ * under its own route's name, a route that keeps its name across a reload
+ * goes on counting, a new one gets a fresh row, a removed one keeps its
+ * (frozen) figures.
  * Names beyond a registry's capacity share the "_other" slot.
  *
  * Cost: a counter update is one load, one add and one store; a histogram
@@ -147,6 +149,9 @@ struct weir_metrics_data {
 	uint64_t buf_exhausted;         /* ENOBUFS: the provided-buffer ring was empty */
 	uint64_t bufs_in_use;           /* gauge: pool buffers held by weir */
 	uint64_t refused;               /* connections refused (max_connections, stopping) */
+	uint64_t log_lines;             /* access log lines formatted */
+	uint64_t log_dropped;           /* lines dropped: buffers full (slow disk) */
+	uint64_t log_dropped_bytes;     /* bytes of failed writes */
 	uint64_t conn_closed[WEIR_PEER__COUNT];
 	uint64_t conn_opened[WEIR_PEER__COUNT];
 	uint64_t bytes_in[WEIR_PEER__COUNT];
@@ -165,31 +170,20 @@ struct weir_metrics_servers {
 	uint64_t last_fail_ms[WEIR_METRICS_SERVERS];
 };
 
-/* Reactor-private: config index -> slot. Never read by another thread. */
-struct weir_metrics_map {
-	const struct weir_conf *conf;   /* the config bound */
-	uint16_t *route;                /* [conf->nroutes] */
-	uint16_t *upstream;             /* [conf->nupstreams] */
-	uint32_t *server_base;          /* [conf->nupstreams]: index into server */
-	uint16_t *server;               /* [sum of nservers] */
-	uint16_t *agent;                /* [conf->nagents] */
-	unsigned nroute, nupstream, nagent;
-};
-
 struct weir_metrics {
-	struct weir_metrics_map map;
 	struct weir_metrics_data d;
 	struct weir_metrics_servers srv;
 };
 
 /* ---- registry and binding (metrics.c) ----------------------------------- */
 
-/* Binds conf to m: registers its names (slots are process-wide and never
- * reused) and builds the index maps. Reactor thread, at start and at each
- * reload's safe point; takes a mutex (never on the data path). 0 or -ENOMEM
- * (m keeps its previous binding). */
-int weir_metrics_bind(struct weir_metrics *m, const struct weir_conf *conf);
-void weir_metrics_unbind(struct weir_metrics *m);
+/* Registers every name conf uses (slots are process-wide and never
+ * reused). Main thread, before any reactor uses conf; takes a mutex. */
+void weir_metrics_register(const struct weir_conf *conf);
+
+/* The slot of a registered name; the kind's "_other" slot when the name is
+ * not registered (beyond capacity). Any thread, lock-free (a scan). */
+unsigned weir_metrics_slot(enum weir_metrics_kind kind, unsigned parent, const char *name);
 
 /* Readers (any thread, lock-free): number of slots handed out so far for
  * kind (the "_other" slot, the last one, is not counted unless used), and a
@@ -209,7 +203,7 @@ void weir_metrics_accumulate(struct weir_metrics_data *dst, struct weir_metrics_
 /* A block verdict: blocks{agent} and one rule_blocks{agent,rule} per rule id
  * (rule ids beyond the registry's capacity count under "_other"). Not
  * inline: rule ids are looked up by name (blocks are rare). */
-void weir_metrics_agent_block(struct weir_metrics *m, unsigned agent, const weir_slice_t *rules,
+void weir_metrics_agent_block(struct weir_metrics *m, unsigned aslot, const weir_slice_t *rules,
 			      unsigned nrules);
 
 /* ---- primitives --------------------------------------------------------- */
@@ -261,12 +255,7 @@ static inline void weir_hist_observe(struct weir_hist *h, uint64_t ns)
 	weir_metrics_add(&h->sum_ns, ns);
 }
 
-/* ---- data-path updates (owner reactor only; indexes are config indexes) -- */
-
-static inline unsigned weir__mslot(const uint16_t *map, unsigned n, unsigned idx, unsigned other)
-{
-	return idx < n ? map[idx] : other;
-}
+/* ---- data-path updates (owner reactor only; arguments are slots) ------- */
 
 static inline unsigned weir_metrics_status_class(int status)
 {
@@ -276,15 +265,13 @@ static inline unsigned weir_metrics_status_class(int status)
 }
 
 /* A request is over (response fully sent, or the connection ended it).
- * route: conf route index, -1 when no route matched; method: enum
+ * route: its slot, 0 ("_unmatched") when no route matched; method: enum
  * weir_h1_method; status: the status sent, 0 if none was; dur_ns: from the
  * head parsed to the response's last byte queued (or the exchange's end). */
-static inline void weir_metrics_request(struct weir_metrics *m, int route, unsigned method,
+static inline void weir_metrics_request(struct weir_metrics *m, unsigned route, unsigned method,
 					int status, uint64_t dur_ns)
 {
-	unsigned slot = route < 0 ? 0 : weir__mslot(m->map.route, m->map.nroute, (unsigned)route,
-						   WEIR_METRICS_ROUTES - 1);
-	struct weir_metrics_route *r = &m->d.route[slot];
+	struct weir_metrics_route *r = &m->d.route[route < WEIR_METRICS_ROUTES ? route : 0];
 
 	if (method >= WEIR_METRICS_METHODS)
 		method = 0;
@@ -292,30 +279,17 @@ static inline void weir_metrics_request(struct weir_metrics *m, int route, unsig
 	weir_hist_observe(&r->duration, dur_ns);
 }
 
-static inline unsigned weir__mups(const struct weir_metrics *m, unsigned ups)
-{
-	return weir__mslot(m->map.upstream, m->map.nupstream, ups, WEIR_METRICS_UPSTREAMS - 1);
-}
-
-static inline unsigned weir__msrv(const struct weir_metrics *m, unsigned ups, unsigned srv)
-{
-	if (ups >= m->map.nupstream)
-		return WEIR_METRICS_SERVERS - 1;
-	return m->map.server[m->map.server_base[ups] + srv];
-}
-
 /* The server answered (connected, or sent a response head): usable. */
-static inline void weir_metrics_server_ok(struct weir_metrics *m, unsigned ups, unsigned srv,
-					  uint64_t now_ms)
+static inline void weir_metrics_server_ok(struct weir_metrics *m, unsigned srv, uint64_t now_ms)
 {
-	weir_metrics_set(&m->srv.last_ok_ms[weir__msrv(m, ups, srv)], now_ms);
+	weir_metrics_set(&m->srv.last_ok_ms[srv], now_ms);
 }
 
 /* Connection established: connect time histogram (from the connect SQE). */
 static inline void weir_metrics_upstream_connect(struct weir_metrics *m, unsigned ups,
 						 uint64_t dur_ns)
 {
-	weir_hist_observe(&m->d.upstream[weir__mups(m, ups)].connect, dur_ns);
+	weir_hist_observe(&m->d.upstream[ups].connect, dur_ns);
 }
 
 /* Response head received: time from the request handed to an upstream
@@ -324,26 +298,23 @@ static inline void weir_metrics_upstream_connect(struct weir_metrics *m, unsigne
 static inline void weir_metrics_upstream_response(struct weir_metrics *m, unsigned ups,
 						  unsigned srv, uint64_t dur_ns, uint64_t now_ms)
 {
-	weir_hist_observe(&m->d.upstream[weir__mups(m, ups)].response, dur_ns);
-	weir_metrics_server_ok(m, ups, srv, now_ms);
+	weir_hist_observe(&m->d.upstream[ups].response, dur_ns);
+	weir_metrics_server_ok(m, srv, now_ms);
 }
 
 static inline void weir_metrics_upstream_failure(struct weir_metrics *m, unsigned ups,
 						 unsigned srv, enum weir_upstream_failure why,
 						 uint64_t now_ms)
 {
-	unsigned s = weir__msrv(m, ups, srv);
-
-	weir_metrics_inc(&m->d.upstream[weir__mups(m, ups)].failures[why]);
-	weir_metrics_inc(&m->d.server_failures[s]);
+	weir_metrics_inc(&m->d.upstream[ups].failures[why]);
+	weir_metrics_inc(&m->d.server_failures[srv]);
 	if (why <= WEIR_UPF_SEND)
-		weir_metrics_set(&m->srv.last_fail_ms[s], now_ms);
+		weir_metrics_set(&m->srv.last_fail_ms[srv], now_ms);
 }
 
 static inline struct weir_metrics_agent *weir__magent(struct weir_metrics *m, unsigned agent)
 {
-	return &m->d.agent[weir__mslot(m->map.agent, m->map.nagent, agent,
-				       WEIR_METRICS_AGENTS - 1)];
+	return &m->d.agent[agent];
 }
 
 /* A request id was opened on an agent connection (one call). */

@@ -2,8 +2,22 @@
  *
  * Threading: every object here belongs to exactly one reactor and is only
  * touched by that reactor's thread. The config and router are shared
- * read-only. The only cross-thread operation is weir_reactor_stop(), which
- * writes the reactor's eventfd.
+ * read-only (struct weir_gen). The only cross-thread operations are
+ * weir_reactor_stop(), weir_reactor_reload() and weir_reactor_reopen_logs(),
+ * which set a flag and write the reactor's eventfd.
+ *
+ * Configuration generations (hot reload): a loaded config and its router
+ * form a struct weir_gen, shared by all reactors and freed when the last
+ * holder lets go. Each reactor sees a generation through a struct weir_rgen
+ * of its own (the upstream states and agent runtimes of that config). A
+ * reload swaps the reactor's current rgen in its WAKE handler, between two
+ * completions: the safe point. An exchange takes the current rgen when its
+ * head is routed and keeps it to its end, so in-flight requests finish on
+ * the config they started with; an rgen that is no longer current is freed
+ * once its last exchange ends. Upstream states (keep-alive pools) and agent
+ * runtimes (connections to agents) whose defining settings did not change
+ * are carried into the new rgen (shared, refcounted), so a reload neither
+ * drops idle upstream connections nor reconnects to agents.
  *
  * Completion routing: every SQE's user_data is a pointer to a weir_sock (or
  * the reactor) with the operation kind in its low 3 bits.
@@ -24,6 +38,7 @@
 #include <semaphore.h>
 #include <stdbool.h>
 
+#include "weir/accesslog.h"
 #include "weir/agents.h"
 #include "weir/bufpool.h"
 #include "weir/conf.h"
@@ -42,6 +57,7 @@ enum weir_op {
 	WEIR_OP_CONNECT = 4,
 	WEIR_OP_WAKE = 5,
 	WEIR_OP_ARECV = 6,              /* agent connection: plain recv into its own buffer */
+	WEIR_OP_LOG = 7,                /* access log write (user_data: the reactor) */
 };
 
 #define WEIR_OP_MASK 7u
@@ -140,6 +156,7 @@ struct weir_client {
 	uint64_t head_deadline;         /* absolute deadline for the current head */
 
 	/* the current exchange */
+	struct weir_rgen *rg;           /* its config generation (a reference) */
 	const struct weir_conf_route *route;
 	struct weir_upconn *u;
 	uint8_t method;                 /* enum weir_h1_method */
@@ -165,6 +182,12 @@ struct weir_client {
 	uint64_t resp_bytes;            /* response body bytes queued */
 	uint64_t t0_ns;                 /* request head parsed (metrics) */
 	bool in_exchange;               /* not yet counted in metrics */
+	/* access log (only while it is on): request fields copied at the head */
+	char *lg;                       /* method, target, host, user agent, referer */
+	uint32_t lg_cap;
+	uint16_t lg_len[5];             /* UINT16_MAX: absent */
+	const char *up_addr;            /* server that answered */
+	uint64_t up_ns;                 /* handed to it -> response head */
 };
 
 enum weir_upconn_state {
@@ -173,11 +196,13 @@ enum weir_upconn_state {
 	WEIR_U_IDLE,
 };
 
+struct weir_upstream_state;
+
 struct weir_upconn {
 	struct weir_sock s;
 	struct weir_upconn *next, *prev;        /* idle list */
 	struct weir_client *c;
-	uint16_t ups;                   /* upstream index */
+	struct weir_upstream_state *st; /* its upstream (holds a reference) */
 	uint16_t srv;                   /* server index */
 	uint8_t state;
 	bool reused;                    /* came from the idle pool */
@@ -197,9 +222,40 @@ struct weir_server_pool {
 	unsigned nidle;
 };
 
+/* An upstream on one reactor: round robin position and keep-alive pools.
+ * Shared by the rgens whose configs define it with the same servers; conf
+ * is the newest such definition (timeouts and keepalive follow reloads). */
 struct weir_upstream_state {
+	const struct weir_conf_upstream *conf;
+	struct weir_reactor *r;
+	unsigned gens;                  /* rgens using it; 0: retired, pools closed */
+	unsigned conns;                 /* upstream connections alive */
 	unsigned rr;
+	uint16_t mslot;                 /* metrics slot of the upstream */
+	uint16_t *srv_mslot;            /* [conf->nservers] */
 	struct weir_server_pool *servers;
+};
+
+/* One loaded configuration (and its router), shared by every reactor. */
+struct weir_gen {
+	struct weir_conf *conf;
+	struct weir_router *router;
+	uint64_t id;                    /* 1 at start, +1 per applied reload */
+	unsigned refs;                  /* atomic: holders (main, reactors) */
+};
+
+/* Releases a reference; the last one frees conf, router and gen. */
+void weir_gen_put(struct weir_gen *g);
+
+/* A reactor's view of a generation. */
+struct weir_rgen {
+	struct weir_gen *g;
+	const struct weir_conf *conf;
+	struct weir_upstream_state **ups;       /* [conf->nupstreams] */
+	struct weir_agent_rt **agents;          /* [conf->nagents] */
+	uint16_t *route_mslot;                  /* [conf->nroutes] */
+	unsigned users;                 /* exchanges that started on it */
+	struct weir_rgen *next;         /* the reactor's retired list */
 };
 
 struct weir_reactor_stats {
@@ -222,12 +278,20 @@ struct weir_reactor {
 	struct weir_uring_caps caps;
 	struct weir_bufpool pool;
 	struct weir_wheel wheel;
-	const struct weir_conf *conf;
-	const struct weir_router *router;
+	struct weir_gen *gen;           /* start: the first generation (a reference) */
+	struct weir_rgen *cur;          /* the current generation */
+	struct weir_rgen *retired;      /* older generations with exchanges in flight */
+	const struct weir_conf *conf;   /* cur->conf */
 	int *listen_fds;
 	unsigned nlisten;
 	int wake_fd;
 	uint64_t wake_val;
+	unsigned wake_flags;            /* atomic: WEIR_WAKE_* */
+	struct weir_gen *pending;       /* atomic: generation to swap to */
+	int *pending_fds;               /* its listeners (owned by the reactor once
+	                                   swapped: kept fds stay, others close) */
+	unsigned pending_nlisten;
+	unsigned reload_acks;           /* atomic: reloads handled */
 	bool stopping;
 	bool done;
 	struct weir_timer stop_timer;
@@ -240,13 +304,13 @@ struct weir_reactor {
 	struct weir_sock *dead;
 	struct weir_reactor_stats stats;
 	struct weir_metrics metrics;     /* read by the admin thread: weir/metrics.h */
-	struct weir_agent_rt *agents;   /* one per configured agent */
-	unsigned nagents;
+	struct weir_agent_rt *agents_all; /* every live runtime (stop, fini) */
 	bool agents_stopped;
 	struct weir_agentconn *agent_dirty; /* agent connections with frames to send */
 	uint64_t agent_seq;             /* request uids */
 	uint64_t now_ns;                /* CLOCK_MONOTONIC, read once per loop iteration */
 	struct weir_agent_verdict *verdict; /* decode scratch */
+	struct weir_alog alog;
 	int init_error;                 /* -errno when start-up failed */
 	sem_t *ready;                   /* posted once start-up finished */
 	/* per-reactor parse scratch: too big for the stack of every handler */
@@ -263,6 +327,31 @@ void *weir_reactor_thread(void *arg);
 /* Any thread: begin a graceful stop (stop accepting, finish in-flight
  * requests up to shutdown_timeout, exit the thread). */
 void weir_reactor_stop(struct weir_reactor *r);
+/* Main thread: swap to g at the reactor's next safe point, listening on
+ * fds[0..nfds) (the array and the fds become the reactor's: fds it already
+ * listens on stay armed, new ones are armed, the ones missing are closed).
+ * The reactor takes over the caller's reference to g and increments
+ * r->reload_acks once done (a stopping reactor closes what it was handed).
+ * One reload at a time: wait for the ack before the next. */
+void weir_reactor_reload(struct weir_reactor *r, struct weir_gen *g, int *fds, unsigned nfds);
+/* Any thread: reopen the access log at the next safe point. */
+void weir_reactor_reopen_logs(struct weir_reactor *r);
+
+#define WEIR_WAKE_STOP 1u
+#define WEIR_WAKE_RELOAD 2u
+#define WEIR_WAKE_REOPEN 4u
+
+/* gen.c: the reactor side of generations */
+int weir__rgen_start(struct weir_reactor *r, struct weir_gen *g);
+void weir__rgen_swap(struct weir_reactor *r, struct weir_gen *g);
+void weir__rgen_fini(struct weir_reactor *r);
+static inline struct weir_rgen *weir__rgen_get(struct weir_reactor *r)
+{
+	r->cur->users++;
+	return r->cur;
+}
+void weir__rgen_put(struct weir_reactor *r, struct weir_rgen *rg);
+void weir__upstream_state_put(struct weir_reactor *r, struct weir_upstream_state *st);
 struct io_uring_sqe *weir__sqe(struct weir_reactor *r);
 void weir__sock_init(struct weir_reactor *r, struct weir_sock *s, int fd, uint8_t role,
 		     weir_timer_cb cb);
@@ -284,6 +373,15 @@ static inline uint64_t weir__now_ns(const struct weir_reactor *r)
 {
 	return r->now_ns;
 }
+
+/* accesslog.c (weir/accesslog.h) */
+int weir__alog_open(struct weir_reactor *r);
+void weir__alog_write(struct weir_reactor *r, const struct weir_alog_rec *rec);
+void weir__alog_on_write(struct weir_reactor *r, int res);
+bool weir__alog_busy(const struct weir_reactor *r);
+void weir__log_reopen(struct weir_reactor *r);
+void weir__alog_conf_changed(struct weir_reactor *r, const struct weir_conf *old);
+void weir__alog_fini(struct weir_reactor *r);
 
 /* client.c */
 struct weir_client *weir__client_new(struct weir_reactor *r, int fd);
@@ -313,12 +411,12 @@ void weir__client_resume_body(struct weir_client *c);
 
 /* upstream.c */
 struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
-					   const struct weir_conf_upstream *up);
+					   struct weir_upstream_state *st);
 void weir__upstream_on_recv(struct weir_upconn *u, int res);
 void weir__upstream_on_send(struct weir_upconn *u, int res);
 void weir__upstream_on_connect(struct weir_upconn *u, int res);
 void weir__upstream_free(struct weir_upconn *u);
-void weir__upstream_close_idle(struct weir_reactor *r);
+void weir__upstream_close_idle(struct weir_upstream_state *st);
 /* Flush what is queued for the upstream. */
 void weir__upstream_kick(struct weir_upconn *u);
 /* Process response bytes already received (after a pause ends). */

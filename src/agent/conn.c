@@ -49,7 +49,7 @@ int weir__ac_open_id(struct weir_agentconn *ac, struct weir_aitem *it)
 	it->open = true;
 	it->t0_ns = weir__now_ns(ac->s.r);
 	ac->nopen++;
-	weir_metrics_agent_call(&ac->s.r->metrics, ac->rt->conf->index);
+	weir_metrics_agent_call(&ac->s.r->metrics, ac->rt->mslot);
 	return 0;
 }
 
@@ -66,7 +66,7 @@ void weir__ac_close_id(struct weir_aitem *it)
 	sl->next_free = ac->free_head;
 	ac->free_head = it->slot;
 	ac->nopen--;
-	weir_metrics_agent_done(&ac->s.r->metrics, ac->rt->conf->index);
+	weir_metrics_agent_done(&ac->s.r->metrics, ac->rt->mslot);
 	it->open = false;
 	it->conn = NULL;
 	if (ac->state == WEIR_AC_DRAINING && ac->nopen == 0)
@@ -171,7 +171,7 @@ void weir__agent_report(struct weir_agent_rt *rt)
 	for (unsigned j = 0; j < rt->nlinks; j++)
 		if (rt->links[j].conn != NULL && rt->links[j].conn->state >= WEIR_AC_READY)
 			up++;
-	weir_metrics_agent_state(&rt->r->metrics, rt->conf->index, up,
+	weir_metrics_agent_state(&rt->r->metrics, rt->mslot, up,
 				 rt->breaker != WEIR_BREAKER_CLOSED);
 }
 
@@ -191,7 +191,7 @@ void weir__agent_timeout_seen(struct weir_agent_rt *rt, bool probe)
 {
 	rt->stats.timeouts++;
 	rt->consec_timeouts++;
-	weir_metrics_agent_timeout(&rt->r->metrics, rt->conf->index);
+	weir_metrics_agent_timeout(&rt->r->metrics, rt->mslot);
 	if (probe || (rt->breaker == WEIR_BREAKER_CLOSED &&
 		      rt->consec_timeouts >= BREAKER_TIMEOUTS)) {
 		if (rt->breaker == WEIR_BREAKER_CLOSED)
@@ -270,7 +270,7 @@ static void link_timer(struct weir_timer *t)
 {
 	struct weir_agent_link *l = weir_container_of(t, struct weir_agent_link, timer);
 
-	if (l->conn == NULL && !l->rt->r->agents_stopped)
+	if (l->conn == NULL && !l->rt->stopped)
 		link_connect(l);
 }
 
@@ -278,7 +278,7 @@ static void link_schedule(struct weir_agent_link *l)
 {
 	struct weir_reactor *r = l->rt->r;
 
-	if (r->agents_stopped)
+	if (l->rt->stopped)
 		return;
 	weir_timer_arm(&r->wheel, &l->timer, weir__now(r) + l->backoff_ms);
 	l->backoff_ms = WEIR_MIN(l->backoff_ms * 2, WEIR_MAX(l->rt->conf->reconnect_max_ms,
@@ -621,41 +621,100 @@ void weir__agentconn_free(struct weir_sock *s)
 	weir_free(ac);
 }
 
-/* ---- reactor start / stop ----------------------------------------------- */
+/* ---- runtimes: start, reload, stop -------------------------------------- */
 
 int weir__agents_init(struct weir_reactor *r)
 {
-	const struct weir_conf *conf = r->conf;
-
-	if (conf->nagents == 0)
-		return 0;
 	r->verdict = weir_malloc(sizeof(*r->verdict));
-	r->agents = weir_calloc(conf->nagents, sizeof(*r->agents));
-	if (r->agents == NULL || r->verdict == NULL)
-		return -ENOMEM;
-	r->nagents = conf->nagents;
-	for (unsigned i = 0; i < conf->nagents; i++) {
-		struct weir_agent_rt *rt = &r->agents[i];
+	return r->verdict != NULL ? 0 : -ENOMEM;
+}
 
-		rt->conf = &conf->agents[i];
-		rt->r = r;
-		rt->nlinks = rt->conf->connections;
-		rt->rr = r->id;
-		rt->links = weir_calloc(rt->nlinks, sizeof(*rt->links));
-		if (rt->links == NULL)
-			return -ENOMEM;
-		for (unsigned j = 0; j < rt->nlinks; j++) {
-			struct weir_agent_link *l = &rt->links[j];
+struct weir_agent_rt *weir__agent_rt_new(struct weir_reactor *r, const struct weir_conf_agent *ca)
+{
+	struct weir_agent_rt *rt = weir_calloc(1, sizeof(*rt));
 
-			l->rt = rt;
-			l->idx = j;
-			l->backoff_ms = BACKOFF_MIN_MS;
-			weir_timer_init(&l->timer, link_timer);
-			link_connect(l);
-		}
-		weir__agent_report(rt);
+	if (rt == NULL)
+		return NULL;
+	rt->conf = ca;
+	rt->r = r;
+	rt->mslot = (uint16_t)weir_metrics_slot(WEIR_MK_AGENT, 0, ca->name);
+	rt->nlinks = ca->connections;
+	rt->rr = r->id;
+	rt->links = weir_calloc(rt->nlinks, sizeof(*rt->links));
+	if (rt->links == NULL) {
+		weir_free(rt);
+		return NULL;
 	}
-	return 0;
+	rt->all_next = r->agents_all;
+	if (r->agents_all != NULL)
+		r->agents_all->all_prev = rt;
+	r->agents_all = rt;
+	for (unsigned j = 0; j < rt->nlinks; j++) {
+		struct weir_agent_link *l = &rt->links[j];
+
+		l->rt = rt;
+		l->idx = j;
+		l->backoff_ms = BACKOFF_MIN_MS;
+		weir_timer_init(&l->timer, link_timer);
+		link_connect(l);
+	}
+	weir__agent_report(rt);
+	return rt;
+}
+
+bool weir__agent_rt_keeps(const struct weir_conf_agent *old, const struct weir_conf_agent *ca)
+{
+	return strcmp(old->name, ca->name) == 0 && old->addr.len == ca->addr.len &&
+	       memcmp(&old->addr.ss, &ca->addr.ss, ca->addr.len) == 0 &&
+	       old->connections == ca->connections && old->events == ca->events &&
+	       old->max_in_flight == ca->max_in_flight;
+}
+
+static void rt_stop(struct weir_agent_rt *rt)
+{
+	struct weir_reactor *r = rt->r;
+
+	if (rt->stopped)
+		return;
+	rt->stopped = true;
+	for (unsigned j = 0; j < rt->nlinks; j++) {
+		struct weir_agent_link *l = &rt->links[j];
+
+		weir_timer_cancel(&r->wheel, &l->timer);
+		if (l->conn != NULL) {
+			struct weir_agentconn *ac = l->conn;
+
+			l->conn = NULL;
+			ac->link = NULL;
+			weir__sock_close(&ac->s);
+		}
+	}
+}
+
+static void rt_free(struct weir_agent_rt *rt)
+{
+	struct weir_reactor *r = rt->r;
+
+	if (rt->all_prev != NULL)
+		rt->all_prev->all_next = rt->all_next;
+	else
+		r->agents_all = rt->all_next;
+	if (rt->all_next != NULL)
+		rt->all_next->all_prev = rt->all_prev;
+	weir_free(rt->links);
+	weir_free(rt);
+}
+
+/* No generation uses rt any more, so no request does either: its
+ * connections close (their completions only check `closed`, never the
+ * runtime) and it is freed. */
+void weir__agent_rt_retire(struct weir_agent_rt *rt)
+{
+	struct weir_reactor *r = rt->r;
+
+	weir_metrics_agent_state(&r->metrics, rt->mslot, 0, false);
+	rt_stop(rt);
+	rt_free(rt);
 }
 
 void weir__agents_stop(struct weir_reactor *r)
@@ -663,31 +722,14 @@ void weir__agents_stop(struct weir_reactor *r)
 	if (r->agents_stopped)
 		return;
 	r->agents_stopped = true;
-	for (unsigned i = 0; i < r->nagents; i++) {
-		struct weir_agent_rt *rt = &r->agents[i];
-
-		for (unsigned j = 0; j < rt->nlinks; j++) {
-			struct weir_agent_link *l = &rt->links[j];
-
-			weir_timer_cancel(&r->wheel, &l->timer);
-			if (l->conn != NULL) {
-				struct weir_agentconn *ac = l->conn;
-
-				l->conn = NULL;
-				ac->link = NULL;
-				weir__sock_close(&ac->s);
-			}
-		}
-	}
+	for (struct weir_agent_rt *rt = r->agents_all; rt != NULL; rt = rt->all_next)
+		rt_stop(rt);
 }
 
 void weir__agents_fini(struct weir_reactor *r)
 {
-	if (r->agents != NULL)
-		for (unsigned i = 0; i < r->nagents; i++)
-			weir_free(r->agents[i].links);
-	weir_free(r->agents);
+	while (r->agents_all != NULL)
+		rt_free(r->agents_all);
 	weir_free(r->verdict);
-	r->agents = NULL;
 	r->verdict = NULL;
 }

@@ -286,6 +286,26 @@ static void ar_block_status(struct weir_areq *ar, int status, const char *why)
 	ar_block(ar, status, NULL, 0, body, (size_t)WEIR_MIN(n, (int)sizeof(body) - 1));
 }
 
+/* The access log's record of what each agent said: "name:outcome[:rules]"
+ * joined by ';', bounded (what does not fit is cut). */
+static void summary_add(struct weir_areq *ar, const struct weir_agent_rt *rt, const char *what,
+			const weir_slice_t *rules, uint32_t nrules)
+{
+	size_t cap = sizeof(ar->summary), n = ar->summary_len;
+	int k;
+
+	if (n >= cap - 1)
+		return;
+	k = snprintf(ar->summary + n, cap - n, "%s%s:%s", n != 0 ? ";" : "", rt->conf->name, what);
+	n = k < 0 ? n : WEIR_MIN(n + (size_t)k, cap - 1);
+	for (uint32_t i = 0; i < nrules && n < cap - 1; i++) {
+		k = snprintf(ar->summary + n, cap - n, "%s%.*s", i == 0 ? ":" : ",",
+			     (int)rules[i].len, rules[i].ptr);
+		n = k < 0 ? n : WEIR_MIN(n + (size_t)k, cap - 1);
+	}
+	ar->summary_len = (uint16_t)n;
+}
+
 void weir__item_fail(struct weir_aitem *it, int status, unsigned cancel_reason)
 {
 	struct weir_areq *ar = it->ar;
@@ -295,11 +315,12 @@ void weir__item_fail(struct weir_aitem *it, int status, unsigned cancel_reason)
 	item_close(it, cancel_reason);
 	if (!pending)
 		return;
+	summary_add(ar, rt, status == 504 ? "timeout" : "unavailable", NULL, 0);
 	mark_req_done(it);
 	mark_resp_done(it);
 	if (status == 503) {
 		rt->stats.unavailable++;
-		weir_metrics_agent_failure(&rt->r->metrics, rt->conf->index);
+		weir_metrics_agent_failure(&rt->r->metrics, rt->mslot);
 	}
 	if (rt->conf->fail_open) {
 		ar_eval(ar);
@@ -422,7 +443,7 @@ void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *
 	struct weir_agent_rt *rt = it->rt;
 	bool response = v->phase == WEIR_AGENT_PHASE_RESPONSE;
 
-	WEIR_TRACE4(agent_verdict, ar->c, rt->conf->index, v->action, v->phase);
+	WEIR_TRACE4(agent_verdict, ar->c, rt->mslot, v->action, v->phase);
 	weir__agent_verdict_seen(rt, it->probe);
 	it->probe = false;
 	if (ar->blocked)
@@ -435,13 +456,19 @@ void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *
 		mark_resp_done(it);
 	else
 		mark_req_done(it);
-	weir_metrics_agent_verdict(&rt->r->metrics, rt->conf->index,
+	weir_metrics_agent_verdict(&rt->r->metrics, rt->mslot,
 				   weir__now_ns(rt->r) - it->t0_ns);
 	item_timer_update(it, false);
 	audit_log(it, v);
+	{
+		static const char *const what[] = { "allow", "block", "redirect" };
+
+		summary_add(ar, rt, v->action < WEIR_ARRAY_SIZE(what) ? what[v->action] : "block",
+			    v->rules, v->nrules);
+	}
 	if (v->action != WEIR_AGENT_ALLOW) {
 		rt->stats.blocked++;
-		weir_metrics_agent_block(&rt->r->metrics, rt->conf->index, v->rules, v->nrules);
+		weir_metrics_agent_block(&rt->r->metrics, rt->mslot, v->rules, v->nrules);
 		verdict_block(it, v);
 		return;
 	}
@@ -554,7 +581,7 @@ int weir__agents_begin(struct weir_client *c, const struct weir_h1_request *req)
 	ri.uid = ar->uid;
 	for (unsigned i = 0; i < ar->n; i++) {
 		struct weir_aitem *it = &ar->items[i];
-		struct weir_agent_rt *rt = &r->agents[route->agents[i]->index];
+		struct weir_agent_rt *rt = c->rg->agents[route->agents[i]->index];
 		struct weir_agentconn *ac;
 		bool probe;
 		uint32_t len;
@@ -567,7 +594,8 @@ int weir__agents_begin(struct weir_client *c, const struct weir_h1_request *req)
 		ac = weir__agent_pick(rt, &probe);
 		if (ac == NULL) {
 			rt->stats.unavailable++;
-			weir_metrics_agent_failure(&r->metrics, rt->conf->index);
+			weir_metrics_agent_failure(&r->metrics, rt->mslot);
+			summary_add(ar, rt, "unavailable", NULL, 0);
 			if (rt->conf->fail_open)
 				continue;
 			weir__agents_end(c, WEIR_AGENT_CANCEL_ANSWERED);
@@ -592,7 +620,7 @@ int weir__agents_begin(struct weir_client *c, const struct weir_h1_request *req)
 			weir_free(f);
 			return -1;
 		}
-		WEIR_TRACE4(agent_event_sent, c, rt->conf->index, WEIR_AGENT_REQUEST_HEADERS, it->id);
+		WEIR_TRACE4(agent_event_sent, c, rt->mslot, WEIR_AGENT_REQUEST_HEADERS, it->id);
 		item_timer_update(it, true);
 	}
 	ar->hold = ar->wait_hold != 0;
@@ -696,7 +724,7 @@ int weir__agents_response_head(struct weir_client *c, const struct weir_h1_respo
 			if (res->body == WEIR_H1_BODY_NONE ||
 			    (res->body == WEIR_H1_BODY_LENGTH && res->content_length == 0))
 				it->resp_last_sent = true;
-			WEIR_TRACE4(agent_event_sent, c, it->rt->conf->index,
+			WEIR_TRACE4(agent_event_sent, c, it->rt->mslot,
 				    WEIR_AGENT_RESPONSE_HEADERS, it->id);
 			it->rs = WEIR_AI_PENDING;
 			ar->pending_resp++;

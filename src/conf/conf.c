@@ -298,6 +298,8 @@ static struct weir_conf *conf_new(const char *source)
 	conf->client_header_timeout_ms = 10000;
 	conf->client_body_timeout_ms = 60000;
 	conf->keepalive_timeout_ms = 75000;
+	conf->access_log.buffer = 64u * 1024u;
+	conf->access_log.flush_ms = 1000;
 	conf->max_connections = 10000;
 	return conf;
 }
@@ -342,6 +344,7 @@ void weir_conf_free(struct weir_conf *conf)
 	for (unsigned i = 0; i < conf->nagents; i++)
 		free(conf->agents[i].name);
 	free(conf->agents);
+	free(conf->access_log.path);
 	free(conf);
 }
 
@@ -699,6 +702,52 @@ static int parse_admin(struct ctx *c, yaml_node_t *v)
 		if (addr_eq(&c->conf->listens[i], &c->conf->admin))
 			return fail(c, k[0].v, "admin address '%s' is also a listen address",
 				    c->conf->admin.text);
+	return 0;
+}
+
+/* access_log: PATH, or a mapping { path, format, buffer, flush } */
+static int parse_access_log(struct ctx *c, yaml_node_t *v)
+{
+	struct weir_conf *conf = c->conf;
+	struct key k[] = { { "path", NULL, NULL }, { "format", NULL, NULL },
+			   { "buffer", NULL, NULL }, { "flush", NULL, NULL } };
+	const char *s;
+	uint64_t size;
+
+	if (v->type == YAML_SCALAR_NODE) {
+		k[0].v = v;
+	} else if (get_keys(c, v, "access_log", k, WEIR_ARRAY_SIZE(k)) != 0) {
+		return -1;
+	}
+	if (k[0].v == NULL)
+		return fail(c, v, "'access_log' has no 'path'");
+	if (get_cstr(c, k[0].v, "path", "a file name", &s) != 0)
+		return -1;
+	if (*s == '\0')
+		return fail(c, k[0].v, "'path' must not be empty");
+	conf->access_log.path = strdup(s);
+	if (conf->access_log.path == NULL)
+		return fail_plain(c, "out of memory");
+	if (k[1].v != NULL) {
+		if (get_cstr(c, k[1].v, "format", "json or combined", &s) != 0)
+			return -1;
+		if (strcmp(s, "json") == 0)
+			conf->access_log.format = WEIR_LOG_JSON;
+		else if (strcmp(s, "combined") == 0)
+			conf->access_log.format = WEIR_LOG_COMBINED;
+		else
+			return fail(c, k[1].v, "'format': expected json or combined, got '%s'", s);
+	}
+	if (k[2].v != NULL) {
+		if (get_size(c, k[2].v, "buffer", &size) != 0)
+			return -1;
+		if (size < 4096 || size > (64u << 20))
+			return fail(c, k[2].v, "'buffer' must be from 4k to 64m");
+		conf->access_log.buffer = (uint32_t)size;
+	}
+	if (k[3].v != NULL &&
+	    get_duration(c, k[3].v, "flush", false, &conf->access_log.flush_ms) != 0)
+		return -1;
 	return 0;
 }
 
@@ -1465,7 +1514,7 @@ out:
 static int parse_root(struct ctx *c, yaml_node_t *root)
 {
 	enum { T_WORKERS, T_CPUS, T_LISTEN, T_ADMIN, T_SHUTDOWN, T_HEADER, T_BODY, T_KEEPALIVE,
-	       T_MAXCONN, T_UPSTREAMS, T_AGENTS, T_ROUTES, T_N };
+	       T_MAXCONN, T_UPSTREAMS, T_AGENTS, T_ROUTES, T_ALOG, T_N };
 	struct key k[T_N] = {
 		[T_WORKERS] = { "workers", NULL, NULL },
 		[T_CPUS] = { "cpus", NULL, NULL },
@@ -1479,6 +1528,7 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
 		[T_UPSTREAMS] = { "upstreams", NULL, NULL },
 		[T_AGENTS] = { "agents", NULL, NULL },
 		[T_ROUTES] = { "routes", NULL, NULL },
+		[T_ALOG] = { "access_log", NULL, NULL },
 	};
 	struct weir_conf *conf = c->conf;
 	uint64_t v;
@@ -1517,6 +1567,8 @@ static int parse_root(struct ctx *c, yaml_node_t *root)
 		conf->nlistens = 1;
 	}
 	if (k[T_ADMIN].v != NULL && parse_admin(c, k[T_ADMIN].v) != 0)
+		return -1;
+	if (k[T_ALOG].v != NULL && parse_access_log(c, k[T_ALOG].v) != 0)
 		return -1;
 	if (k[T_SHUTDOWN].v != NULL &&
 	    get_duration(c, k[T_SHUTDOWN].v, "shutdown_timeout", true,

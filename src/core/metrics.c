@@ -1,4 +1,4 @@
-/* Metrics: the label registry, per-reactor binding, and the scrape-time sum.
+/* Metrics: the label registry, registration of a config's names, and the scrape-time sum.
  * The update functions are inline in weir/metrics.h. */
 #include <errno.h>
 #include <pthread.h>
@@ -146,80 +146,46 @@ int weir_metrics_slot_find(enum weir_metrics_kind kind, unsigned parent, const c
 	return reg_scan(g, reg_count(g), parent, name, strlen(name));
 }
 
-/* ---- binding ------------------------------------------------------------ */
-
-int weir_metrics_bind(struct weir_metrics *m, const struct weir_conf *conf)
+unsigned weir_metrics_slot(enum weir_metrics_kind kind, unsigned parent, const char *name)
 {
-	struct weir_metrics_map map = { .conf = conf };
-	size_t nsrv = 0;
-	unsigned k = 0;
+	int i = weir_metrics_slot_find(kind, parent, name);
 
-	for (unsigned i = 0; i < conf->nupstreams; i++)
-		nsrv += conf->upstreams[i].nservers;
-	map.route = weir_calloc(conf->nroutes + 1, sizeof(*map.route));
-	map.upstream = weir_calloc(conf->nupstreams + 1, sizeof(*map.upstream));
-	map.server_base = weir_calloc(conf->nupstreams + 1, sizeof(*map.server_base));
-	map.server = weir_calloc(nsrv + 1, sizeof(*map.server));
-	map.agent = weir_calloc(conf->nagents + 1, sizeof(*map.agent));
-	if (map.route == NULL || map.upstream == NULL || map.server_base == NULL ||
-	    map.server == NULL || map.agent == NULL) {
-		weir_free(map.route);
-		weir_free(map.upstream);
-		weir_free(map.server_base);
-		weir_free(map.server);
-		weir_free(map.agent);
-		return -ENOMEM;
-	}
-	map.nroute = conf->nroutes;
-	map.nupstream = conf->nupstreams;
-	map.nagent = conf->nagents;
+	return i >= 0 ? (unsigned)i : regs[kind].cap - 1;
+}
 
+/* ---- registration -------------------------------------------------------- */
+
+void weir_metrics_register(const struct weir_conf *conf)
+{
 	pthread_mutex_lock(&reg_lock);
 	for (unsigned i = 0; i < conf->nroutes; i++) {
 		const char *name = conf->routes[i].name;
 
-		map.route[i] = (uint16_t)reg_get(WEIR_MK_ROUTE, 0, name, strlen(name));
+		reg_get(WEIR_MK_ROUTE, 0, name, strlen(name));
 	}
 	for (unsigned i = 0; i < conf->nupstreams; i++) {
 		const struct weir_conf_upstream *u = &conf->upstreams[i];
 		unsigned us = reg_get(WEIR_MK_UPSTREAM, 0, u->name, strlen(u->name));
 
-		map.upstream[i] = (uint16_t)us;
-		map.server_base[i] = k;
 		for (unsigned j = 0; j < u->nservers; j++) {
 			const char *a = u->servers[j].text;
 
-			map.server[k++] = (uint16_t)reg_get(WEIR_MK_SERVER, us, a, strlen(a));
+			reg_get(WEIR_MK_SERVER, us, a, strlen(a));
 		}
 	}
 	for (unsigned i = 0; i < conf->nagents; i++) {
 		const char *name = conf->agents[i].name;
 
-		map.agent[i] = (uint16_t)reg_get(WEIR_MK_AGENT, 0, name, strlen(name));
+		reg_get(WEIR_MK_AGENT, 0, name, strlen(name));
 	}
 	pthread_mutex_unlock(&reg_lock);
-
-	weir_metrics_unbind(m);
-	m->map = map;
-	return 0;
-}
-
-void weir_metrics_unbind(struct weir_metrics *m)
-{
-	weir_free(m->map.route);
-	weir_free(m->map.upstream);
-	weir_free(m->map.server_base);
-	weir_free(m->map.server);
-	weir_free(m->map.agent);
-	memset(&m->map, 0, sizeof(m->map));
 }
 
 /* ---- agents: rule ids ---------------------------------------------------- */
 
-void weir_metrics_agent_block(struct weir_metrics *m, unsigned agent, const weir_slice_t *rules,
+void weir_metrics_agent_block(struct weir_metrics *m, unsigned aslot, const weir_slice_t *rules,
 			      unsigned nrules)
 {
-	unsigned aslot = weir__mslot(m->map.agent, m->map.nagent, agent, WEIR_METRICS_AGENTS - 1);
 	const struct registry *g = &regs[WEIR_MK_RULE];
 
 	weir_metrics_inc(&m->d.agent[aslot].blocks);

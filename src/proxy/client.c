@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "weir/alloc.h"
@@ -31,16 +32,119 @@ static void set_deadline(struct weir_client *c, uint64_t ms)
 	weir_timer_arm(&R(c)->wheel, &c->s.timer, weir__now(R(c)) + ms);
 }
 
-/* One request in the metrics: at the end of its exchange, or when the
- * connection closes in the middle of it. */
+/* ---- access log ---------------------------------------------------------- */
+
+#define LG_FIELD_MAX 8192u      /* longer fields are cut in the log */
+#define LG_ABSENT UINT16_MAX
+
+/* The request fields the log line needs outlive the head in the receive
+ * queue: copy them (only while an access log is open). */
+static void log_capture(struct weir_client *c, const struct weir_h1_request *req)
+{
+	weir_slice_t f[5] = { req->method, req->target, req->host, { NULL, 0 }, { NULL, 0 } };
+	size_t need = 0, off = 0;
+
+	c->up_addr = NULL;
+	for (unsigned i = 0; i < 5; i++)
+		c->lg_len[i] = LG_ABSENT;
+	if (R(c)->alog.fd < 0)
+		return;
+	for (size_t i = 0; i < req->nheaders; i++) {
+		const struct weir_h1_header *h = &req->headers[i];
+
+		if (h->name.len == 10 && strncasecmp(h->name.ptr, "user-agent", 10) == 0)
+			f[3] = h->value;
+		else if (h->name.len == 7 && strncasecmp(h->name.ptr, "referer", 7) == 0)
+			f[4] = h->value;
+	}
+	for (unsigned i = 0; i < 5; i++)
+		need += WEIR_MIN(f[i].len, (size_t)LG_FIELD_MAX);
+	if (need > c->lg_cap) {
+		char *nb = weir_realloc(c->lg, need);
+
+		if (nb == NULL)
+			return;         /* logged with the fields absent */
+		c->lg = nb;
+		c->lg_cap = (uint32_t)need;
+	}
+	for (unsigned i = 0; i < 5; i++) {
+		size_t n = WEIR_MIN(f[i].len, (size_t)LG_FIELD_MAX);
+
+		if (f[i].ptr == NULL || (i == 2 && n == 0))
+			continue;
+		memcpy(c->lg + off, f[i].ptr, n);
+		c->lg_len[i] = (uint16_t)n;
+		off += n;
+	}
+}
+
+static void log_request(struct weir_client *c, uint64_t dur_ns)
+{
+	struct weir_reactor *r = R(c);
+	struct weir_alog_rec q = { 0 };
+	weir_slice_t *f[5] = { &q.method, &q.target, &q.host, &q.user_agent, &q.referer };
+	char id[32];
+	size_t off = 0;
+
+	for (unsigned i = 0; i < 5; i++) {
+		if (c->lg_len[i] == LG_ABSENT)
+			continue;
+		f[i]->ptr = c->lg + off;
+		f[i]->len = c->lg_len[i];
+		off += c->lg_len[i];
+	}
+	if (q.method.ptr == NULL)
+		q.method = (weir_slice_t){ "-", 1 };
+	if (q.target.ptr == NULL)
+		q.target = (weir_slice_t){ "-", 1 };
+	q.client_ip = c->ip;
+	q.client_port = c->port;
+	q.status = c->resp_started ? c->status : 0;
+	q.bytes = c->resp_bytes;
+	q.req_bytes = c->req_bytes;
+	q.dur_ns = dur_ns;
+	q.minor = c->minor;
+	q.route = c->route != NULL ? c->route->name : NULL;
+	q.upstream = c->up_addr;
+	q.upstream_ns = c->up_ns;
+	if (c->ar != NULL) {
+		q.agents = (weir_slice_t){ c->ar->summary, c->ar->summary_len };
+		q.id = (weir_slice_t){ c->ar->uid, strlen(c->ar->uid) };
+	} else {
+		int n = snprintf(id, sizeof(id), "%x-%" PRIx64, r->id, ++r->agent_seq);
+
+		q.id = (weir_slice_t){ id, n > 0 ? (size_t)n : 0 };
+	}
+	weir__alog_write(r, &q);
+}
+
+/* One request in the metrics (and the access log): at the end of its
+ * exchange, or when the connection closes in the middle of it. */
 static void count_request(struct weir_client *c)
 {
 	if (!c->in_exchange)
 		return;
 	c->in_exchange = false;
-	weir_metrics_request(&R(c)->metrics, c->route != NULL ? (int)c->route->index : -1,
+	if (R(c)->alog.fd >= 0)
+		log_request(c, weir__now_ns(R(c)) - c->t0_ns);
+	weir_metrics_request(&R(c)->metrics,
+			     c->route != NULL && c->rg != NULL ? c->rg->route_mslot[c->route->index]
+							      : 0,
 			     c->method, c->resp_started ? c->status : 0,
 			     weir__now_ns(R(c)) - c->t0_ns);
+}
+
+/* The exchange no longer needs the configuration it started on. After the
+ * agents ended: their runtimes may go with the generation. */
+static void release_gen(struct weir_client *c)
+{
+	if (c->rg != NULL) {
+		struct weir_rgen *rg = c->rg;
+
+		c->rg = NULL;
+		c->route = NULL;
+		weir__rgen_put(R(c), rg);
+	}
 }
 
 static void client_close(struct weir_client *c)
@@ -54,6 +158,7 @@ static void client_close(struct weir_client *c)
 		weir__sock_close(&c->u->s);
 		c->u = NULL;
 	}
+	release_gen(c);
 	weir__sock_close(&c->s);
 }
 
@@ -82,7 +187,7 @@ static void exchange_done(struct weir_client *c)
 	weir_free(c->held_head);
 	c->held_head = NULL;
 	drop_retry_copy(c);
-	c->route = NULL;
+	release_gen(c);
 	c->proxying = false;
 	if (c->close_after || R(c)->stopping) {
 		c->state = WEIR_C_DRAIN;
@@ -177,7 +282,7 @@ static void keep_retry_copy(struct weir_client *c, const char *head, uint32_t le
 /* Hands the request head to an upstream connection of the route's group. */
 static bool send_upstream(struct weir_client *c, char *head, uint32_t len)
 {
-	struct weir_upconn *u = weir__upstream_acquire(R(c), c->route->upstream);
+	struct weir_upconn *u = weir__upstream_acquire(R(c), c->rg->ups[c->route->upstream->index]);
 
 	if (u == NULL) {
 		weir_free(head);
@@ -226,8 +331,12 @@ static void start_request(struct weir_client *c, const struct weir_h1_request *r
 	c->proxying = false;
 	weir_chunked_init(&c->req_chunk);
 	weir_timer_cancel(&r->wheel, &c->s.timer);
+	log_capture(c, req);
 
-	route = weir_router_match(r->router, req->host, req->path, req->method_id);
+	/* the exchange runs on the configuration current now, to its end */
+	if (c->rg == NULL)
+		c->rg = weir__rgen_get(r);
+	route = weir_router_match(c->rg->g->router, req->host, req->path, req->method_id);
 	c->route = route;
 	if (route == NULL) {
 		weir_inq_consume(&c->s.in, &r->pool, hlen);
@@ -516,6 +625,11 @@ static void client_process(struct weir_client *c)
 				c->route = NULL;
 				c->t0_ns = weir__now_ns(R(c));
 				c->in_exchange = true;
+				c->resp_bytes = 0;
+				c->req_bytes = 0;
+				c->up_addr = NULL;
+				for (unsigned i = 0; i < 5; i++)
+					c->lg_len[i] = LG_ABSENT;
 				local_error(c, r->req.error ? r->req.error : 400, r->req.reason);
 				return;
 			}
@@ -615,13 +729,16 @@ void weir__client_free(struct weir_client *c)
 	 * the reactor) lands here. */
 	if (c->ar != NULL)
 		weir__agents_end(c, WEIR_AGENT_CANCEL_CLIENT_GONE);
+	release_gen(c);
 	weir_free(c->held_head);
 	weir_free(c->up_head);
+	weir_free(c->lg);
 	weir_free(c);
 }
 
 void weir__client_abort(struct weir_client *c, unsigned cancel_reason)
 {
+	count_request(c);       /* while the agents' verdicts are known */
 	if (c->ar != NULL)
 		weir__agents_end(c, cancel_reason);
 	client_close(c);
@@ -730,6 +847,10 @@ void weir__client_response_head(struct weir_client *c, const struct weir_h1_resp
 	c->resp_started = true;
 	drop_retry_copy(c);
 	count_status(c, res->status);
+	if (c->u != NULL) {
+		c->up_addr = c->u->st->conf->servers[c->u->srv].text;
+		c->up_ns = weir__now_ns(R(c)) - c->u->t_ns;
+	}
 	buf = weir__build_response_head(res, c->minor, c->method == WEIR_M_HEAD, frame,
 					c->close_after || R(c)->stopping, &len);
 	if (c->ar != NULL)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -230,16 +231,25 @@ static void reap_dead(struct weir_reactor *r)
 
 /* ---- listeners ---------------------------------------------------------- */
 
-static void arm_accept(struct weir_reactor *r, unsigned i)
+static void arm_accept(struct weir_reactor *r, int fd)
 {
 	struct io_uring_sqe *sqe = weir__sqe(r);
 
 	if (r->caps.multishot_accept)
-		io_uring_prep_multishot_accept(sqe, r->listen_fds[i], NULL, NULL, 0);
+		io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, 0);
 	else
-		io_uring_prep_accept(sqe, r->listen_fds[i], NULL, NULL, 0);
-	/* The listener index rides in the pointer part of user_data. */
-	io_uring_sqe_set_data64(sqe, ((uint64_t)i << 3) | WEIR_OP_ACCEPT);
+		io_uring_prep_accept(sqe, fd, NULL, NULL, 0);
+	/* The listener's fd rides in the pointer part of user_data: the set
+	 * of listeners changes with reloads. */
+	io_uring_sqe_set_data64(sqe, ((uint64_t)(unsigned)fd << 3) | WEIR_OP_ACCEPT);
+}
+
+static bool listening_on(const struct weir_reactor *r, int fd)
+{
+	for (unsigned i = 0; i < r->nlisten; i++)
+		if (r->listen_fds[i] == fd)
+			return true;
+	return false;
 }
 
 /* A connection over max_connections (or accepted while stopping): a short
@@ -270,7 +280,7 @@ static void refuse(int fd)
 
 static void on_accept(struct weir_reactor *r, struct io_uring_cqe *cqe)
 {
-	unsigned i = (unsigned)(cqe->user_data >> 3);
+	int lfd = (int)(cqe->user_data >> 3);
 
 	if (cqe->res >= 0) {
 		if (r->stopping || r->nclients >= r->conf->max_connections) {
@@ -288,9 +298,11 @@ static void on_accept(struct weir_reactor *r, struct io_uring_cqe *cqe)
 		if (cqe->res != -EAGAIN && cqe->res != -EINTR)
 			fprintf(stderr, "weir: reactor %u: accept: %s\n", r->id, strerror(-cqe->res));
 	}
-	if (!(cqe->flags & IORING_CQE_F_MORE) && !r->stopping && i < r->nlisten &&
-	    r->listen_fds[i] >= 0)
-		arm_accept(r, i);
+	/* -ECANCELED: a listener a reload removed (its fd number may already
+	 * name a new listener, armed on its own) */
+	if (!(cqe->flags & IORING_CQE_F_MORE) && !r->stopping && cqe->res != -ECANCELED &&
+	    listening_on(r, lfd))
+		arm_accept(r, lfd);
 }
 
 /* ---- stop --------------------------------------------------------------- */
@@ -327,7 +339,11 @@ static void begin_stop(struct weir_reactor *r)
 		next = c->next;
 		weir__client_stop(c);
 	}
-	weir__upstream_close_idle(r);
+	for (unsigned i = 0; i < r->conf->nupstreams; i++)
+		weir__upstream_close_idle(r->cur->ups[i]);
+	for (struct weir_rgen *rg = r->retired; rg != NULL; rg = rg->next)
+		for (unsigned i = 0; i < rg->conf->nupstreams; i++)
+			weir__upstream_close_idle(rg->ups[i]);
 	weir_timer_init(&r->stop_timer, stop_timeout);
 	weir_timer_arm(&r->wheel, &r->stop_timer, weir__now(r) + r->conf->shutdown_timeout_ms);
 }
@@ -340,12 +356,101 @@ static void arm_wake(struct weir_reactor *r)
 	io_uring_sqe_set_data64(sqe, tag(r, WEIR_OP_WAKE));
 }
 
-void weir_reactor_stop(struct weir_reactor *r)
+static void wake(struct weir_reactor *r, unsigned flag)
 {
 	uint64_t one = 1;
 
+	__atomic_or_fetch(&r->wake_flags, flag, __ATOMIC_RELEASE);
 	if (write(r->wake_fd, &one, sizeof(one)) < 0)
 		fprintf(stderr, "weir: reactor %u: wake: %s\n", r->id, strerror(errno));
+}
+
+void weir_reactor_stop(struct weir_reactor *r)
+{
+	wake(r, WEIR_WAKE_STOP);
+}
+
+void weir_reactor_reload(struct weir_reactor *r, struct weir_gen *g, int *fds, unsigned nfds)
+{
+	r->pending_fds = fds;
+	r->pending_nlisten = nfds;
+	__atomic_store_n(&r->pending, g, __ATOMIC_RELEASE);
+	wake(r, WEIR_WAKE_RELOAD);
+}
+
+void weir_reactor_reopen_logs(struct weir_reactor *r)
+{
+	wake(r, WEIR_WAKE_REOPEN);
+}
+
+/* The safe point of a reload: between two completions, on this thread. */
+static void reload(struct weir_reactor *r)
+{
+	struct weir_gen *g = __atomic_exchange_n(&r->pending, NULL, __ATOMIC_ACQUIRE);
+	int *fds = r->pending_fds;
+	unsigned n = r->pending_nlisten;
+
+	if (g == NULL)
+		return;
+	r->pending_fds = NULL;
+	if (r->stopping) {
+		for (unsigned i = 0; i < n; i++)
+			if (!listening_on(r, fds[i]))
+				close(fds[i]);
+		free(fds);
+		weir_gen_put(g);
+	} else {
+		uint64_t before = r->cur->g->id;
+		const struct weir_conf *old = r->conf;
+
+		weir__rgen_swap(r, g);
+		if (r->cur->g->id != before)
+			weir__alog_conf_changed(r, old); /* main holds old until all swapped */
+		if (r->cur->g->id == before) {
+			/* not applied: keep the listeners as they are */
+			for (unsigned i = 0; i < n; i++)
+				if (!listening_on(r, fds[i]))
+					close(fds[i]);
+			free(fds);
+		} else {
+			for (unsigned i = 0; i < r->nlisten; i++) {
+				bool kept = false;
+
+				for (unsigned j = 0; j < n && !kept; j++)
+					kept = fds[j] == r->listen_fds[i];
+				if (!kept) {
+					struct io_uring_sqe *sqe = weir__sqe(r);
+
+					io_uring_prep_cancel_fd(sqe, r->listen_fds[i],
+								IORING_ASYNC_CANCEL_ALL);
+					io_uring_sqe_set_data64(sqe, 0);
+					count_submit(r, io_uring_submit(&r->ring));
+					close(r->listen_fds[i]);
+				}
+			}
+			for (unsigned j = 0; j < n; j++)
+				if (!listening_on(r, fds[j]))
+					arm_accept(r, fds[j]);
+			free(r->listen_fds);
+			r->listen_fds = fds;
+			r->nlisten = n;
+		}
+	}
+	__atomic_add_fetch(&r->reload_acks, 1, __ATOMIC_RELEASE);
+}
+
+static void on_wake(struct weir_reactor *r)
+{
+	unsigned flags = __atomic_exchange_n(&r->wake_flags, 0, __ATOMIC_ACQUIRE);
+
+	if (flags & WEIR_WAKE_RELOAD)
+		reload(r);
+	if (flags & WEIR_WAKE_REOPEN)
+		weir__log_reopen(r);
+	if (flags & WEIR_WAKE_STOP)
+		begin_stop(r);
+	if (!r->stopping)
+		arm_wake(r);
 }
 
 /* ---- loop --------------------------------------------------------------- */
@@ -357,9 +462,9 @@ static void upstream_connect_outcome(struct weir_reactor *r, struct weir_upconn 
 	uint64_t now = weir__now(r);
 
 	if (res == 0)
-		weir_metrics_server_ok(&r->metrics, u->ups, u->srv, now);
+		weir_metrics_server_ok(&r->metrics, u->st->srv_mslot[u->srv], now);
 	else if (res != -ECANCELED)
-		weir_metrics_upstream_failure(&r->metrics, u->ups, u->srv,
+		weir_metrics_upstream_failure(&r->metrics, u->st->mslot, u->st->srv_mslot[u->srv],
 					      res == -ETIMEDOUT ? WEIR_UPF_CONNECT_TIMEOUT
 								: WEIR_UPF_CONNECT, now);
 }
@@ -393,7 +498,10 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 		on_accept(r, cqe);
 		return;
 	case WEIR_OP_WAKE:
-		begin_stop(r);
+		on_wake(r);
+		return;
+	case WEIR_OP_LOG:
+		weir__alog_on_write(r, cqe->res);
 		return;
 	default:
 		break;
@@ -547,7 +655,7 @@ static void run(struct weir_reactor *r)
 		if (r->stopping && r->nclients == 0 && !r->agents_stopped)
 			weir__agents_stop(r);
 		reap_dead(r);
-		if (r->stopping && r->nsocks == 0)
+		if (r->stopping && r->nsocks == 0 && !weir__alog_busy(r))
 			r->done = true;
 	}
 }
@@ -593,38 +701,28 @@ static int reactor_init(struct weir_reactor *r)
 	ret = weir_bufpool_init(&r->pool, &r->ring, POOL_BGID, POOL_BUFS, POOL_BUFSZ);
 	if (ret < 0)
 		goto fail_ring;
-	r->ups = weir_calloc(r->conf->nupstreams + 1, sizeof(*r->ups));
-	if (r->ups == NULL) {
-		ret = -ENOMEM;
-		goto fail_pool;
-	}
-	for (unsigned i = 0; i < r->conf->nupstreams; i++) {
-		r->ups[i].servers = weir_calloc(r->conf->upstreams[i].nservers,
-						sizeof(*r->ups[i].servers));
-		if (r->ups[i].servers == NULL) {
-			ret = -ENOMEM;
-			goto fail_pool;
-		}
-		/* Spread reactors over the servers from the first request. */
-		r->ups[i].rr = r->id;
-	}
 	r->now_ns = weir_metrics_now_ns();
 	weir_wheel_init(&r->wheel, r->now_ns / 1000000u);
 	r->starved_tail = &r->starved;
-	ret = weir_metrics_bind(&r->metrics, r->conf);
-	if (ret < 0)
-		goto fail_pool;
 	ret = weir__agents_init(r);
 	if (ret < 0)
 		goto fail_pool;
+	ret = weir__rgen_start(r, r->gen);
+	if (ret < 0)
+		goto fail_pool;
+	r->gen = NULL;          /* the generation holds the reference now */
+	ret = weir__alog_open(r);
+	if (ret < 0)
+		goto fail_pool;
 	for (unsigned i = 0; i < r->nlisten; i++)
-		arm_accept(r, i);
+		arm_accept(r, r->listen_fds[i]);
 	arm_wake(r);
 	return 0;
 
 fail_pool:
+	weir__alog_fini(r);
+	weir__rgen_fini(r);
 	weir__agents_fini(r);
-	weir_metrics_unbind(&r->metrics);
 	weir_bufpool_destroy(&r->pool, &r->ring);
 fail_ring:
 	io_uring_queue_exit(&r->ring);
@@ -636,13 +734,9 @@ static void reactor_fini(struct weir_reactor *r)
 	for (unsigned i = 0; i < r->nlisten; i++)
 		if (r->listen_fds[i] >= 0)
 			close(r->listen_fds[i]);
-	if (r->ups != NULL) {
-		for (unsigned i = 0; i < r->conf->nupstreams; i++)
-			weir_free(r->ups[i].servers);
-		weir_free(r->ups);
-	}
+	weir__alog_fini(r);
+	weir__rgen_fini(r);
 	weir__agents_fini(r);
-	weir_metrics_unbind(&r->metrics);
 	weir_bufpool_destroy(&r->pool, &r->ring);
 	io_uring_queue_exit(&r->ring);
 }

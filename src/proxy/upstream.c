@@ -20,12 +20,12 @@ static inline struct weir_reactor *R(struct weir_upconn *u)
 
 static const struct weir_conf_upstream *conf_of(struct weir_upconn *u)
 {
-	return &R(u)->conf->upstreams[u->ups];
+	return u->st->conf;
 }
 
 static struct weir_server_pool *pool_of(struct weir_upconn *u)
 {
-	return &R(u)->ups[u->ups].servers[u->srv];
+	return &u->st->servers[u->srv];
 }
 
 static void pool_remove(struct weir_upconn *u)
@@ -98,7 +98,8 @@ static void fail_metric(struct weir_upconn *u, enum weir_upstream_failure why)
 	if (why == WEIR_UPF_RESET || why == WEIR_UPF_SEND)
 		if (u->reused && !u->got_bytes)
 			why = WEIR_UPF_STALE;   /* the keep-alive race, not a dead server */
-	weir_metrics_upstream_failure(&R(u)->metrics, u->ups, u->srv, why, weir__now(R(u)));
+	weir_metrics_upstream_failure(&R(u)->metrics, u->st->mslot, u->st->srv_mslot[u->srv], why,
+				      weir__now(R(u)));
 }
 
 static void up_timer(struct weir_timer *t)
@@ -126,9 +127,9 @@ static void reset_exchange(struct weir_upconn *u)
 }
 
 struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
-					   const struct weir_conf_upstream *up)
+					   struct weir_upstream_state *st)
 {
-	struct weir_upstream_state *st = &r->ups[up->index];
+	const struct weir_conf_upstream *up = st->conf;
 	unsigned srv = st->rr++ % up->nservers;
 	struct weir_server_pool *pool = &st->servers[srv];
 	const struct weir_addr *a = &up->servers[srv];
@@ -156,7 +157,8 @@ struct weir_upconn *weir__upstream_acquire(struct weir_reactor *r,
 		return NULL;
 	}
 	weir__sock_init(r, &u->s, fd, WEIR_SOCK_UPSTREAM, up_timer);
-	u->ups = (uint16_t)up->index;
+	u->st = st;
+	st->conns++;
 	u->srv = (uint16_t)srv;
 	u->state = WEIR_U_CONNECTING;
 	u->t_ns = weir__now_ns(R(u));
@@ -188,7 +190,7 @@ void weir__upstream_on_connect(struct weir_upconn *u, int res)
 		return;
 	}
 	u->state = WEIR_U_ACTIVE;
-	weir_metrics_upstream_connect(&R(u)->metrics, u->ups, weir__now_ns(R(u)) - u->t_ns);
+	weir_metrics_upstream_connect(&R(u)->metrics, u->st->mslot, weir__now_ns(R(u)) - u->t_ns);
 	weir__sock_arm_recv(&u->s);
 	weir__upstream_kick(u);
 }
@@ -219,7 +221,8 @@ static void up_finish(struct weir_upconn *u)
 	const struct weir_conf_upstream *cu = conf_of(u);
 	struct weir_server_pool *pool = pool_of(u);
 	bool keep = u->reusable && c != NULL && c->req_done && u->s.in.bytes == 0 &&
-		    u->s.out.bytes == 0 && !r->stopping && pool->nidle < cu->keepalive;
+		    u->s.out.bytes == 0 && !r->stopping && pool->nidle < cu->keepalive &&
+		    u->st->gens != 0;
 
 	u->c = NULL;
 	if (keep) {
@@ -322,7 +325,7 @@ static void up_process(struct weir_upconn *u)
 				return;
 		}
 		u->resp_head_done = true;
-		weir_metrics_upstream_response(&r->metrics, u->ups, u->srv,
+		weir_metrics_upstream_response(&r->metrics, u->st->mslot, u->st->srv_mslot[u->srv],
 					       weir__now_ns(R(u)) - u->t_ns, weir__now(r));
 		u->resp_body = (uint8_t)res->body;
 		u->resp_remaining = res->content_length;
@@ -415,20 +418,24 @@ void weir__upstream_on_recv(struct weir_upconn *u, int res)
 		up_fail(u, 502, true);
 }
 
-void weir__upstream_close_idle(struct weir_reactor *r)
+void weir__upstream_close_idle(struct weir_upstream_state *st)
 {
-	for (unsigned i = 0; i < r->conf->nupstreams; i++) {
-		for (unsigned j = 0; j < r->conf->upstreams[i].nservers; j++) {
-			struct weir_server_pool *p = &r->ups[i].servers[j];
+	for (unsigned j = 0; j < st->conf->nservers; j++) {
+		struct weir_server_pool *p = &st->servers[j];
 
-			while (p->idle != NULL)
-				up_close(p->idle);
-		}
+		while (p->idle != NULL)
+			up_close(p->idle);
 	}
 }
 
 void weir__upstream_free(struct weir_upconn *u)
 {
+	struct weir_upstream_state *st = u->st;
+
 	WEIR_BUG_ON(u->state == WEIR_U_IDLE);
 	weir_free(u);
+	if (st != NULL) {
+		st->conns--;
+		weir__upstream_state_put(st->r, st);
+	}
 }

@@ -283,34 +283,43 @@ static void test_render(void)
 		failures++;
 		return;
 	}
-	CHECK(weir_metrics_bind(&m1, conf) == 0);
-	CHECK(weir_metrics_bind(&m2, conf) == 0);
+	weir_metrics_register(conf);
+	unsigned api = weir_metrics_slot(WEIR_MK_ROUTE, 0, "api");
+	unsigned rest = weir_metrics_slot(WEIR_MK_ROUTE, 0, "rest");
+	unsigned app = weir_metrics_slot(WEIR_MK_UPSTREAM, 0, "app");
+	unsigned s0 = weir_metrics_slot(WEIR_MK_SERVER, app, "127.0.0.1:9000");
+	unsigned s1 = weir_metrics_slot(WEIR_MK_SERVER, app, "127.0.0.1:9001");
+	unsigned waf = weir_metrics_slot(WEIR_MK_AGENT, 0, "waf");
+
+	/* every name has a slot of its own; unknown names share "_other" */
+	CHECK(api != rest && s0 != s1 && api != 0);
+	CHECK(weir_metrics_slot(WEIR_MK_ROUTE, 0, "nope") == WEIR_METRICS_ROUTES - 1);
 
 	/* reactor 1: two GETs on api (200, 503), a POST on rest (201), one
 	 * request without a route (404) */
-	weir_metrics_request(&m1, 0, 1 /* GET */, 200, 1000000);
-	weir_metrics_request(&m1, 0, 1, 503, 2000000);
-	weir_metrics_request(&m1, 1, 3 /* POST */, 201, 30000);
-	weir_metrics_request(&m1, -1, 1, 404, 5000);
-	weir_metrics_upstream_connect(&m1, 0, 40000);
-	weir_metrics_upstream_failure(&m1, 0, 1, WEIR_UPF_CONNECT, 100);
-	weir_metrics_server_ok(&m1, 0, 0, 50);
+	weir_metrics_request(&m1, api, 1 /* GET */, 200, 1000000);
+	weir_metrics_request(&m1, api, 1, 503, 2000000);
+	weir_metrics_request(&m1, rest, 3 /* POST */, 201, 30000);
+	weir_metrics_request(&m1, 0 /* _unmatched */, 1, 404, 5000);
+	weir_metrics_upstream_connect(&m1, app, 40000);
+	weir_metrics_upstream_failure(&m1, app, s1, WEIR_UPF_CONNECT, 100);
+	weir_metrics_server_ok(&m1, s0, 50);
 	weir_metrics_conn_open(&m1, WEIR_PEER_CLIENT);
 	weir_metrics_conn_open(&m1, WEIR_PEER_CLIENT);
 	weir_metrics_conn_close(&m1, WEIR_PEER_CLIENT);
 	weir_metrics_bytes_in(&m1, WEIR_PEER_CLIENT, 1000);
-	weir_metrics_agent_call(&m1, 0);
-	weir_metrics_agent_call(&m1, 0);
-	weir_metrics_agent_done(&m1, 0);
-	weir_metrics_agent_verdict(&m1, 0, 80000);
-	weir_metrics_agent_state(&m1, 0, 1, false);
-	weir_metrics_agent_block(&m1, 0, rules, 3);
+	weir_metrics_agent_call(&m1, waf);
+	weir_metrics_agent_call(&m1, waf);
+	weir_metrics_agent_done(&m1, waf);
+	weir_metrics_agent_verdict(&m1, waf, 80000);
+	weir_metrics_agent_state(&m1, waf, 1, false);
+	weir_metrics_agent_block(&m1, waf, rules, 3);
 	/* reactor 2: the same GET 200, and server 1 recovered after it failed */
-	weir_metrics_request(&m2, 0, 1, 200, 1000000);
-	weir_metrics_server_ok(&m2, 0, 1, 200);
+	weir_metrics_request(&m2, api, 1, 200, 1000000);
+	weir_metrics_server_ok(&m2, s1, 200);
 	weir_metrics_conn_open(&m2, WEIR_PEER_CLIENT);
 	weir_metrics_bytes_in(&m2, WEIR_PEER_CLIENT, 24);
-	weir_metrics_agent_state(&m2, 0, 1, true);
+	weir_metrics_agent_state(&m2, waf, 1, true);
 
 	weir_metrics_accumulate(&sum, &srv, &m1);
 	weir_metrics_accumulate(&sum, &srv, &m2);
@@ -351,11 +360,15 @@ static void test_render(void)
 	CHECK(contains(&b, "# TYPE weir_request_duration_seconds histogram\n"));
 	weir_sbuf_free(&b);
 
-	/* Reload: reactor 1 binds the new config. "api" keeps its slot (its
-	 * counters go on), "fresh" gets a new one, config indexes follow. */
-	CHECK(weir_metrics_bind(&m1, conf2) == 0);
-	weir_metrics_request(&m1, 1 /* api, now second */, 1, 200, 1000000);
-	weir_metrics_request(&m1, 0 /* fresh */, 1, 200, 1000000);
+	/* Reload: the new config's names are registered. "api" keeps its
+	 * slot (its counters go on), "fresh" gets a new one. */
+	weir_metrics_register(conf2);
+	CHECK(weir_metrics_slot(WEIR_MK_ROUTE, 0, "api") == api);
+	unsigned fresh = weir_metrics_slot(WEIR_MK_ROUTE, 0, "fresh");
+
+	CHECK(fresh != api && fresh != rest && fresh != WEIR_METRICS_ROUTES - 1);
+	weir_metrics_request(&m1, api, 1, 200, 1000000);
+	weir_metrics_request(&m1, fresh, 1, 200, 1000000);
 	memset(&sum, 0, sizeof(sum));
 	memset(&srv, 0, sizeof(srv));
 	weir_metrics_accumulate(&sum, &srv, &m1);
@@ -367,8 +380,6 @@ static void test_render(void)
 	CHECK(contains(&b, "weir_requests_total{route=\"rest\",method=\"POST\",status_class=\"2xx\"} 1\n"));
 	weir_sbuf_free(&b);
 
-	weir_metrics_unbind(&m1);
-	weir_metrics_unbind(&m2);
 	weir_conf_free(conf);
 	weir_conf_free(conf2);
 }
