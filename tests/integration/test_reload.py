@@ -223,8 +223,13 @@ def test_access_log(origins):
     h.status(h.request(port, "GET", "/nothing"), 404, "unrouted request")
     h.status(h.request(port, "POST", "/local", body=b"x" * 1000), 200, "local with a body")
     lines = read_lines(log, 3, "three requests")
-    recs = [json.loads(l) for l in lines]   # every line is valid JSON
-    a, b, c = recs[0], recs[1], recs[2]
+    # every line is valid JSON; reactors flush their own buffers, so lines
+    # of different reactors may come in any order
+    recs = {}
+    for line in lines:
+        rec = json.loads(line)
+        recs[rec["target"]] = rec
+    a, b, c = recs["/stable/q?a=1"], recs["/nothing"], recs["/local"]
     h.eq(a["method"], "GET", "method")
     h.eq(a["target"], "/stable/q?a=1", "target")
     h.eq(a["status"], 200, "status")
@@ -260,14 +265,14 @@ def test_access_log(origins):
     reloaded(w, 1)
     h.status(h.request(port, "GET", "/stable/c", headers=[("User-Agent", "curl/8")]), 200, "c")
     lines = read_lines(log, 2, "combined")
-    h.check(re.match(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] '
-                     r'"GET /stable/c HTTP/1\.1" 200 \d+ "-" "curl/8"$', lines[1]) is not None,
-            "combined line %r" % lines[1])
+    h.check(any(re.match(r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] '
+                         r'"GET /stable/c HTTP/1\.1" 200 \d+ "-" "curl/8"$', x) for x in lines),
+            "combined line in %r" % lines)
     # lines still buffered at exit are written
     h.status(h.request(port, "GET", "/local"), 200, "last")
     h.eq(w.proc.stop(), 0, "weir exit status")
     lines = read_lines(log, 3, "at exit")
-    h.check('"GET /local HTTP/1.1" 200' in lines[2], "last line %r" % lines[2])
+    h.check(any('"GET /local HTTP/1.1" 200' in x for x in lines), "last line in %r" % lines)
 
 
 def main():
