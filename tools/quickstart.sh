@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # weir quick start: install build dependencies (Debian 12, as root), build,
-# and run weir in front of the demo origin.
+# and run weir in front of the demo origin with the WAF agent (weir-waf: the
+# OWASP Core Rule Set on libmodsecurity3) inspecting every request.
 #
 #   bash tools/quickstart.sh           # runs until Ctrl-C
-#   bash tools/quickstart.sh --check   # one request through, then exit (CI)
+#   bash tools/quickstart.sh --check   # one allowed, two blocked, then exit (CI);
+#                                      # fails unless the WAF blocks
 set -euo pipefail
 cd "$(dirname "$0")/.."
+B=${WEIR_BUILD_DIR:-build}     # build directory (default build/)
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	echo "==> installing build dependencies (apt-get)"
@@ -15,30 +18,37 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 echo "==> building (meson + ninja)"
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+[ -f "$B/build.ninja" ] || meson setup "$B" >/dev/null
+ninja -C "$B" >/dev/null
+if [ ! -x "$B"/tools/weir-waf ]; then
+	# $B was configured before libmodsecurity-dev was installed
+	meson setup --reconfigure "$B" >/dev/null
+	ninja -C "$B" >/dev/null
+fi
+[ -x "$B"/tools/weir-waf ] || { echo "weir-waf not built: is libmodsecurity-dev installed?" >&2; exit 1; }
 
 ORIGIN_ADDR=127.0.0.1:9000
 WEIR_ADDR=127.0.0.1:8080
-AGENT_SOCK=/tmp/weir-demo-rules.sock
+AGENT_SOCK=/tmp/weir-demo-waf.sock
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 echo "==> starting the demo origin on $ORIGIN_ADDR"
-build/tools/weir-origin --listen "$ORIGIN_ADDR" --quiet &
+"$B"/tools/weir-origin --listen "$ORIGIN_ADDR" --quiet &
 pids+=($!)
-echo "==> starting the rule agent on $AGENT_SOCK (tools/demo-rules.txt)"
+echo "==> starting the WAF agent on $AGENT_SOCK (OWASP CRS 3.3, paranoia level 1)"
 rm -f "$AGENT_SOCK"
-build/tools/weir-agent-rules --rules tools/demo-rules.txt --listen "unix:$AGENT_SOCK" --quiet &
+"$B"/tools/weir-waf --listen "unix:$AGENT_SOCK" --workers 2 --quiet &
 pids+=($!)
-echo "==> starting weir on $WEIR_ADDR (tools/demo.yaml: every request goes past the agent)"
-build/src/weir -c tools/demo.yaml &
+echo "==> starting weir on $WEIR_ADDR (tools/demo.yaml: every request goes past the WAF)"
+"$B"/src/weir -c tools/demo.yaml &
 pids+=($!)
 
 python3 - "$WEIR_ADDR" <<'PY'
 import socket, sys, time
 host, port = sys.argv[1].rsplit(":", 1)
+HDRS = b"Host: demo\r\nUser-Agent: quickstart\r\nAccept: */*\r\nConnection: close\r\n"
 
 def exchange(raw):
     s = socket.create_connection((host, int(port)), timeout=5)
@@ -52,37 +62,41 @@ def exchange(raw):
     head, _, body = data.partition(b"\r\n\r\n")
     return head.decode(errors="replace"), body.decode(errors="replace")
 
-deadline = time.time() + 10
+deadline = time.time() + 20
 while True:
     try:
-        head, body = exchange(b"GET /hello?size=13 HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        head, body = exchange(b"GET /hello?size=13 HTTP/1.1\r\n" + HDRS + b"\r\n")
         if head.startswith("HTTP/1.1 200"):
             break
     except OSError:
         pass
     if time.time() > deadline:
-        sys.exit("weir (or its agent) did not start")
-    time.sleep(0.1)
-print("==> GET /hello?size=13 (allowed by the agent):")
+        sys.exit("weir (or the WAF agent) did not start")
+    time.sleep(0.2)
+print("==> GET /hello?size=13 (allowed by the WAF):")
 print(head + "\n\n" + body + "\n")
-head2, body2 = exchange(b"GET /admin/ HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
-print("==> GET /admin/ (blocked by rule 101):")
+q = b"/search?q=1%27%20UNION%20SELECT%20username,password%20FROM%20users--"
+head2, body2 = exchange(b"GET " + q + b" HTTP/1.1\r\n" + HDRS + b"\r\n")
+print("==> GET " + q.decode() + " (SQL injection: blocked by the CRS):")
 print(head2 + "\n\n" + body2)
-body = b"q=1 UNION SELECT password FROM users"
-head3, body3 = exchange(b"POST /search HTTP/1.1\r\nHost: demo\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-print("==> POST /search with 'UNION SELECT' in the body (blocked by rule 104):")
+js = b'{"comment": "<script>alert(document.cookie)</script>"}'
+head3, body3 = exchange(b"POST /api/comments HTTP/1.1\r\n" + HDRS +
+                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(js) + js)
+print("==> POST /api/comments with an XSS payload in a JSON body (blocked by the CRS):")
 print(head3 + "\n\n" + body3)
+if not head.startswith("HTTP/1.1 200"):
+    sys.exit("the allowed request was not answered 200")
 if not head2.startswith("HTTP/1.1 403") or not head3.startswith("HTTP/1.1 403"):
-    sys.exit("the agent did not block")
+    sys.exit("the WAF did not block")
 PY
 
 if [ "${1:-}" = "--check" ]; then
 	echo "==> quick start check passed"
 	exit 0
 fi
-echo "==> weir is proxying http://$WEIR_ADDR/ to the origin past the rule agent; try:"
-echo "    curl -v 'http://$WEIR_ADDR/anything?size=100&chunked=1'"
-echo "    curl -v 'http://$WEIR_ADDR/.git/config'            # blocked"
-echo "    curl -s http://127.0.0.1:9090/metrics | grep weir_agent"
-echo "    Ctrl-C stops both."
+echo "==> weir is proxying http://$WEIR_ADDR/ to the origin past the WAF; try:"
+echo "    curl -v -H 'Host: demo' 'http://$WEIR_ADDR/anything?size=100&chunked=1'"
+echo "    curl -v -H 'Host: demo' 'http://$WEIR_ADDR/?file=../../etc/passwd'   # blocked"
+echo "    curl -s http://127.0.0.1:9090/metrics | grep weir_agent_rule_blocks   # CRS rule ids"
+echo "    Ctrl-C stops all three."
 wait
