@@ -548,6 +548,15 @@ static void render_io(struct weir_sbuf *b, const struct weir_metrics_data *d)
 		{ "weir_connections_refused_total", WEIR_PROM_COUNTER,
 		  "Client connections refused with 503 (max_connections, or stopping).",
 		  offsetof(struct weir_metrics_data, refused) },
+		{ "weir_access_log_lines_total", WEIR_PROM_COUNTER,
+		  "Access log lines written to the reactors' buffers.",
+		  offsetof(struct weir_metrics_data, log_lines) },
+		{ "weir_access_log_dropped_total", WEIR_PROM_COUNTER,
+		  "Access log lines dropped: the buffers were full while a write was slow.",
+		  offsetof(struct weir_metrics_data, log_dropped) },
+		{ "weir_access_log_failed_bytes_total", WEIR_PROM_COUNTER,
+		  "Access log bytes lost to failed writes (disk full, I/O error).",
+		  offsetof(struct weir_metrics_data, log_dropped_bytes) },
 	};
 	struct weir_prom_label l = { "peer", NULL };
 
