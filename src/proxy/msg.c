@@ -18,7 +18,8 @@ struct wbuf {
 static inline void put(struct wbuf *b, const char *s, size_t n)
 {
 	WEIR_BUG_ON(b->len + n > b->cap);
-	memcpy(b->p + b->len, s, n);
+	if (n != 0)     /* s may be NULL then (a return: route without a body) */
+		memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
 
