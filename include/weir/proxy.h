@@ -42,6 +42,7 @@ enum weir_op {
 	WEIR_OP_CONNECT = 4,
 	WEIR_OP_WAKE = 5,
 	WEIR_OP_ARECV = 6,              /* agent connection: plain recv into its own buffer */
+	WEIR_OP_SHMWAKE = 7,            /* agent connection: its shm eventfd was written */
 };
 
 #define WEIR_OP_MASK 7u
@@ -97,6 +98,8 @@ struct weir_sock {
 	bool starved;
 	bool closed;
 	bool dead_queued;
+	uint8_t rx_group;               /* buffer group receives use (0: the main pool) */
+	uint8_t armed_group;            /* the group of the receive in flight */
 	uint16_t ops;                   /* operations in flight */
 	struct weir_reactor *r;
 	struct weir_sock *starved_next;
@@ -244,6 +247,8 @@ struct weir_reactor {
 	unsigned nagents;
 	bool agents_stopped;
 	struct weir_agentconn *agent_dirty; /* agent connections with frames to send */
+	unsigned nshm;                  /* agent connections on shared memory */
+	uint16_t next_bgid;             /* buffer group ids for shm arenas */
 	uint64_t agent_seq;             /* request uids */
 	uint64_t now_ns;                /* CLOCK_MONOTONIC, read once per loop iteration */
 	struct weir_agent_verdict *verdict; /* decode scratch */
