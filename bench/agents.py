@@ -7,7 +7,8 @@
 For GET (16-byte response), POST 4 KiB and POST 64 KiB, weir runs with no
 agent, with a no-op agent subscribed to request headers only, and with one
 subscribed to request headers + body (buffer mode: the body is held until the
-verdict, then forwarded). The no-op agent is tools/weir-agent-noop (libweir-
+verdict, then forwarded), over the socket and over the shared-memory
+transport (uapi/weir/ring.h; `transport: auto`); POST 1 MiB too. The no-op agent is tools/weir-agent-noop (libweir-
 agent; callbacks on its I/O thread). weir owns CPU 0 (one reactor); wrk, weir-origin and the
 agent share CPU 1. Per run: wrk's req/s and p99, weir's CPU time (utime+stime
 from /proc/PID/stat) per request, and the agent's. The table shows medians
@@ -39,11 +40,14 @@ SCENARIOS = [
     ("GET", "/?size=16", 0),
     ("POST 4 KiB", "/?size=16", 4096),
     ("POST 64 KiB", "/?size=16", 65536),
+    ("POST 1 MiB", "/?size=16", 1 << 20),
 ]
+# (name, agent events, transport: weir's `transport:` for the agent)
 CONFIGS = [
-    ("no agent", None),
-    ("no-op: headers", "request_headers"),
-    ("no-op: headers+body", "request_headers,request_body"),
+    ("no agent", None, None),
+    ("no-op: headers", "request_headers", "socket"),
+    ("no-op: headers+body", "request_headers,request_body", "socket"),
+    ("no-op: headers+body, shm", "request_headers,request_body", "auto"),
 ]
 
 
@@ -154,7 +158,7 @@ def main():
                                 'wrk.headers["Content-Type"] = "application/octet-stream"\n'
                                 % body)
                 base = None
-                for cname, events in CONFIGS:
+                for cname, events, transport in CONFIGS:
                     wport = free_port()
                     conf = os.path.join(tmp, "weir.yaml")
                     sock = os.path.join(tmp, "noop.sock")
@@ -169,7 +173,8 @@ def main():
                                        "--quiet"], 1)
                         wait_path(sock)
                         y += ["agents:", "  noop:", "    socket: %s" % sock,
-                              "    timeout: 1s", "    max_body: 1m"]
+                              "    timeout: 1s", "    max_body: 2m",
+                              "    transport: %s" % transport]
                     y += ["routes:", "  - path_prefix: /", "    upstream: app"]
                     if events:
                         y += ["    agents: [noop]"]
@@ -196,6 +201,7 @@ def main():
                         base = us
                     r = results.setdefault(sname, {}).setdefault(cname, [])
                     r.append({"rps": rps, "p99_us": p99, "cpu_us": us, "agent_cpu_us": aus,
+                              "body_MBps": rps * body / 1e6,
                               "ratio": us / base if base else float("nan"), "errors": errs})
                     print("round %d  %-12s %-20s %9.0f req/s  p99 %7.0f us  weir %6.2f us/req"
                           "  agent %6.2f us/req  x%.2f%s" % (rnd + 1, sname, cname, rps, p99, us,
@@ -213,17 +219,22 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
-    print("| scenario | configuration | req/s | p99 µs | weir CPU µs/req | × no agent | agent CPU µs/req |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| scenario | configuration | req/s | body MB/s | p99 µs | weir CPU µs/req | × no agent | agent CPU µs/req |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     summary = {}
     for sname, _, _ in SCENARIOS:
-        for cname, _ in CONFIGS:
+        for cname, _, _ in CONFIGS:
             rs = results[sname][cname]
             med = {k: statistics.median(x[k] for x in rs) for k in rs[0]}
             summary.setdefault(sname, {})[cname] = med
-            print("| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f |" % (
-                sname, cname, med["rps"], med["p99_us"], med["cpu_us"], med["ratio"],
-                med["agent_cpu_us"]))
+            print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |" % (
+                sname, cname, med["rps"], med["body_MBps"], med["p99_us"], med["cpu_us"],
+                med["ratio"], med["agent_cpu_us"]))
+        sock = summary[sname].get("no-op: headers+body")
+        shm = summary[sname].get("no-op: headers+body, shm")
+        if sock and shm and sock["rps"]:
+            print("| %s | shm / socket inspected-body throughput | %.2f× | | | %.2f× CPU | | |" % (
+                sname, shm["rps"] / sock["rps"], shm["cpu_us"] / sock["cpu_us"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"rounds": results, "median": summary, "duration": a.duration,

@@ -204,6 +204,13 @@ struct weir_agent_config {
 	bool credit;
 	bool manual_credit;
 	uint32_t body_window;
+	/* Transport. On a Unix socket the SDK accepts weir's shared-memory
+	 * transport (uapi/weir/ring.h: body bytes are read from a read-only
+	 * mapping of weir's receive buffers, frames travel in rings); no_shm
+	 * keeps everything on the socket. Transparent to callbacks, except
+	 * that a chunk's data then points into the shared arena (still valid
+	 * only during the callback). */
+	bool no_shm;
 	unsigned drain_ms;              /* after stop: how long open requests may finish (5000) */
 	unsigned hello_timeout_ms;      /* a connection must send HELLO within (10000) */
 	int log_level;                  /* enum weir_agent_log_level; 0: INFO */
@@ -274,6 +281,9 @@ WEIR_AGENT_API const struct weir_agent_request *weir_agent_req_request(const str
 WEIR_AGENT_API const struct weir_agent_response *weir_agent_req_response(const struct weir_agent_req *req);
 /* The author's per-request pointer (NULL at first); free it in `closed`. */
 WEIR_AGENT_API void weir_agent_req_set_data(struct weir_agent_req *req, void *data);
+/* true when the request's connection uses the shared-memory transport
+ * (body chunks point into weir's arena, read-only). */
+WEIR_AGENT_API bool weir_agent_req_shm(const struct weir_agent_req *req);
 WEIR_AGENT_API void *weir_agent_req_data(const struct weir_agent_req *req);
 /* The name weir's HELLO gave this agent (its name in weir's config). */
 WEIR_AGENT_API struct weir_agent_str weir_agent_req_agent_name(const struct weir_agent_req *req);

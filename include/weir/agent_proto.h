@@ -16,6 +16,8 @@
 #include "weir/agent.h"
 #include "weir/common.h"
 #include "weir/h1.h"
+#include "weir/ring.h"
+#include "weir/spsc.h"
 
 struct weir_agent_frame {
 	uint32_t size;                  /* whole frame, header included */
@@ -106,7 +108,8 @@ struct weir_agent_req_info {
 };
 
 /* events: what weir may send on the connection (the agent chooses within). */
-char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t events, uint32_t *len);
+char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t events, uint32_t caps,
+			   uint32_t *len);
 char *weir_agent_enc_request_headers(uint64_t id, const struct weir_agent_req_info *ri,
 				     uint32_t *len);
 char *weir_agent_enc_response_headers(uint64_t id, const struct weir_h1_response *res,
@@ -122,6 +125,28 @@ char *weir_agent_enc_ping(uint64_t nonce, uint32_t *len);
 #define WEIR_AGENT_BODY_PREFIX 40u
 uint32_t weir_agent_body_prefix(char *dst, uint8_t type, uint64_t id, bool last,
 				uint64_t offset, uint32_t data_len);
+
+/* ---- shared-memory transport (uapi/weir/ring.h) ----------------------- */
+
+/* A body frame of the p2a ring naming arena bytes (no data key): written
+ * to dst (at most WEIR_AGENT_BODY_REF_MAX bytes); returns its length. */
+#define WEIR_AGENT_BODY_REF_MAX 64u
+uint32_t weir_agent_body_ref(char *dst, uint8_t type, uint64_t id, bool last, uint64_t offset,
+			     uint64_t arena_off, uint32_t data_len, uint32_t buf);
+char *weir_agent_enc_shm_setup(uint32_t *len);
+/* SHM_READY: the agent's status (0: mapped). */
+int weir_agent_decode_shm_ready(const char *p, size_t n, uint64_t *status, const char **why);
+/* RELEASE: up to cap buffer indices, each < nbufs, into idx. */
+int weir_agent_decode_release(const char *p, size_t n, uint32_t nbufs, uint32_t *idx,
+			      uint32_t cap, uint32_t *count, const char **why);
+/* Reads up to max_frames records of the agent -> weir ring r: each is
+ * copied to buf (cap bytes, also the frame limit) and must hold exactly one
+ * valid frame, which goes to cb (non-zero: stop, -1 returned). Returns the
+ * number of frames, or -1 with *why (the agent broke the ring protocol).
+ * Bounded: at most max_frames records, each at least 8 ring bytes. */
+int weir_agent_shm_rx(struct weir_ring *r, char *buf, uint32_t cap, unsigned max_frames,
+		      int (*cb)(void *ctx, const struct weir_agent_frame *f), void *ctx,
+		      const char **why);
 
 /* Header names that agents may not mutate (framing, connection). */
 bool weir_agent_protected_header(weir_slice_t name);

@@ -40,6 +40,7 @@ struct weir_agent_rt;
 enum weir_agentconn_state {
 	WEIR_AC_CONNECTING = 0,
 	WEIR_AC_HELLO,                  /* HELLO sent, waiting for HELLO_REPLY */
+	WEIR_AC_SHM_WAIT,               /* SHM_SETUP sent, waiting for SHM_READY */
 	WEIR_AC_READY,
 	WEIR_AC_DRAINING,               /* GOAWAY received: no new ids */
 };
@@ -62,8 +63,27 @@ struct weir_agent_link {
 	unsigned idx;
 };
 
+/* The shm body arena of one (reactor, agent): a memfd mapped by weir, used
+ * as the memory of an extra provided-buffer group, mapped read-only by the
+ * agent. Created at the first shm handshake, kept until the reactor ends
+ * (buffers may outlive any one connection); one connection uses it at a
+ * time. */
+struct weir_shm_arena {
+	int fd;                         /* -1: none */
+	char *mem;
+	size_t size;
+	uint32_t nbufs;
+	unsigned group;                 /* buffer group index in the reactor's pool */
+	uint32_t base;                  /* global id of arena buffer 0 */
+	struct weir_agentconn *user;    /* the connection on it, or NULL */
+	bool failed;                    /* setup failed once: socket transport from now on */
+};
+
 struct weir_agent_rt {
 	const struct weir_conf_agent *conf;     /* the newest config that keeps it */
+	struct weir_shm_arena arena;    /* a runtime with an arena is freed at
+	                                   reactor end only (pool buffers of the
+	                                   arena may outlive it) */
 	struct weir_reactor *r;
 	struct weir_agent_rt *all_next, *all_prev; /* r->agents_all */
 	unsigned gens;                  /* generations (struct weir_rgen) using it */
@@ -216,5 +236,12 @@ void weir__agentconn_on_connect(struct weir_sock *s, int res);
 void weir__agentconn_on_recv(struct weir_sock *s, int res);
 void weir__agentconn_on_send(struct weir_sock *s, int res);
 void weir__agentconn_free(struct weir_sock *s);
+void weir__agentconn_on_shm_wake(struct weir_sock *s, int res);
+/* Shared-memory links (src/agent/shm.c): once per loop iteration after the
+ * completions, read the agents' rings and move staged frames into ours;
+ * before sleeping, tell the agents to wake us (true: records arrived
+ * meanwhile, do not sleep). */
+void weir__agents_shm_poll(struct weir_reactor *r);
+bool weir__agents_shm_sleep(struct weir_reactor *r);
 
 #endif

@@ -52,6 +52,7 @@
  *       max_in_flight: 1024      # open request ids per connection
  *       ping_interval: 5s
  *       reconnect_max: 500ms
+ *       transport: auto        # or socket: auto offers shared memory (Unix sockets)
  *   routes:
  *     - name: health           # optional; default "route<N>"
  *       host: example.com      # or "*.example.com"; absent: any host
@@ -125,6 +126,7 @@ struct weir_conf_agent {
 	unsigned max_in_flight;         /* default 1024 */
 	uint32_t ping_interval_ms;      /* default 5000 */
 	uint32_t reconnect_max_ms;      /* default 500 */
+	bool shm;                       /* transport: auto (default; Unix sockets only) */
 	unsigned index;                 /* position in conf->agents */
 };
 

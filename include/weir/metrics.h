@@ -135,6 +135,8 @@ struct weir_metrics_agent {
 	uint64_t links_up;              /* gauge: connected links */
 	uint64_t breaker_open;          /* gauge: 0 / 1 */
 	uint64_t reported;              /* gauge: 1 once the engine reported a state */
+	uint64_t shm_links;             /* gauge: links on the shared-memory transport */
+	uint64_t shm_bytes;             /* body bytes handed over by arena reference */
 	struct weir_hist latency;       /* request id opened -> verdict */
 };
 
@@ -349,13 +351,21 @@ static inline void weir_metrics_agent_failure(struct weir_metrics *m, unsigned a
 /* Agent state on this reactor, whenever a link connects or drops or the
  * circuit breaker opens or closes. */
 static inline void weir_metrics_agent_state(struct weir_metrics *m, unsigned agent,
-					    unsigned links_up, bool breaker_open)
+					    unsigned links_up, unsigned shm_links, bool breaker_open)
 {
 	struct weir_metrics_agent *a = weir__magent(m, agent);
 
 	weir_metrics_set(&a->links_up, links_up);
+	weir_metrics_set(&a->shm_links, shm_links);
 	weir_metrics_set(&a->breaker_open, breaker_open);
 	weir_metrics_set(&a->reported, 1);
+}
+
+/* Body bytes handed to an agent by shared-memory reference. */
+static inline void weir_metrics_agent_shm_bytes(struct weir_metrics *m, unsigned agent,
+						uint64_t n)
+{
+	weir_metrics_add(&weir__magent(m, agent)->shm_bytes, n);
 }
 
 static inline void weir_metrics_conn_open(struct weir_metrics *m, enum weir_metrics_peer p)

@@ -57,7 +57,13 @@ enum weir_op {
 	WEIR_OP_CONNECT = 4,
 	WEIR_OP_WAKE = 5,
 	WEIR_OP_ARECV = 6,              /* agent connection: plain recv into its own buffer */
-	WEIR_OP_LOG = 7,                /* access log write (user_data: the reactor) */
+	WEIR_OP_SHMWAKE = 7,            /* agent connection: its shm eventfd was written */
+};
+
+/* The reactor's own operations share WEIR_OP_WAKE, told apart by pointer:
+ * the reactor (its eventfd read) or &r->alog (an access log write). */
+enum {
+	WEIR_OP_LOG = WEIR_OP_WAKE,
 };
 
 #define WEIR_OP_MASK 7u
@@ -113,6 +119,8 @@ struct weir_sock {
 	bool starved;
 	bool closed;
 	bool dead_queued;
+	uint8_t rx_group;               /* buffer group receives use (0: the main pool) */
+	uint8_t armed_group;            /* the group of the receive in flight */
 	uint16_t ops;                   /* operations in flight */
 	struct weir_reactor *r;
 	struct weir_sock *starved_next;
@@ -307,6 +315,8 @@ struct weir_reactor {
 	struct weir_agent_rt *agents_all; /* every live runtime (stop, fini) */
 	bool agents_stopped;
 	struct weir_agentconn *agent_dirty; /* agent connections with frames to send */
+	unsigned nshm;                  /* agent connections on shared memory */
+	uint16_t next_bgid;             /* buffer group ids for shm arenas */
 	uint64_t agent_seq;             /* request uids */
 	uint64_t now_ns;                /* CLOCK_MONOTONIC, read once per loop iteration */
 	struct weir_agent_verdict *verdict; /* decode scratch */

@@ -465,6 +465,12 @@ static void render_agents(struct weir_sbuf *b, const struct weir_metrics_data *d
 		{ "weir_agent_breaker_open", WEIR_PROM_GAUGE,
 		  "Reactors whose circuit breaker for the agent is open.",
 		  offsetof(struct weir_metrics_agent, breaker_open) },
+		{ "weir_agent_shm_links_up", WEIR_PROM_GAUGE,
+		  "Connected links to the agent on the shared-memory transport.",
+		  offsetof(struct weir_metrics_agent, shm_links) },
+		{ "weir_agent_shm_body_bytes_total", WEIR_PROM_COUNTER,
+		  "Body bytes handed to the agent by shared-memory reference (not copied).",
+		  offsetof(struct weir_metrics_agent, shm_bytes) },
 	};
 	unsigned ids[WEIR_METRICS_RULES];
 	unsigned n = show_slots(ids, WEIR_MK_AGENT, WEIR_METRICS_AGENTS,

@@ -34,6 +34,10 @@ struct weir_agentconn {
 	uint32_t rlen, rcap, rmax;
 	uint64_t last_rx;
 	uint64_t ping_nonce;
+	struct weir_shm_link *shm;      /* set up (SHM_WAIT) or in use (READY), else NULL */
+	bool shm_on;                    /* frames travel in the rings */
+	bool shm_wake_armed;            /* a read of weir's eventfd is in flight */
+	uint64_t shm_efd_val;           /* its target: lives as long as the socket */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -52,6 +56,36 @@ struct weir_agentconn *weir__agent_pick(struct weir_agent_rt *rt, bool *probe);
 void weir__agent_verdict_seen(struct weir_agent_rt *rt, bool probe);
 void weir__agent_report(struct weir_agent_rt *rt);
 void weir__agent_timeout_seen(struct weir_agent_rt *rt, bool probe);
+
+/* shm.c: weir's side of the shared-memory transport (uapi/weir/ring.h).
+ * weir__shm_offer: after HELLO_REPLY with the shm capability: sets up the
+ * arena (once per agent runtime), the control memfd and eventfds, sends
+ * SHM_SETUP with the fds; 0: wait for SHM_READY, -1: stay on the socket
+ * (logged once per agent runtime). weir__shm_ready: SHM_READY arrived
+ * (status 0: switch to the rings). weir__shm_detach: the connection ends:
+ * every buffer the agent held or that waited for the ring is released,
+ * the mappings and fds are closed; the arena stays. */
+int weir__shm_offer(struct weir_agentconn *ac);
+void weir__shm_ready(struct weir_agentconn *ac, uint64_t status);
+void weir__shm_detach(struct weir_agentconn *ac);
+void weir__shm_arena_fini(struct weir_agent_rt *rt);
+/* In shm mode: queue a whole frame (ownership taken), or a body frame for
+ * the bytes [p, p + len) of buffer bid (by arena reference when bid is in
+ * this connection's arena, else inline). 0 or -1 (out of memory). */
+int weir__shm_send(struct weir_agentconn *ac, char *frame, uint32_t len);
+int weir__shm_body(struct weir_agentconn *ac, uint8_t type, uint64_t id, bool last, uint64_t off,
+		   const char *p, uint32_t len, uint16_t bid);
+void weir__shm_flush(struct weir_agentconn *ac);
+bool weir__shm_full(const struct weir_agentconn *ac);
+/* A client whose body this connection inspects: receive into its arena. */
+void weir__shm_client_rx(struct weir_agentconn *ac, struct weir_sock *client);
+/* conn.c: one frame from the agent (socket or ring); -1: the connection is gone */
+int weir__ac_on_frame(struct weir_agentconn *ac, const struct weir_agent_frame *f);
+
+static inline bool weir__ac_full(const struct weir_agentconn *ac)
+{
+	return ac->shm_on ? weir__shm_full(ac) : weir_outq_full(&ac->s.out);
+}
 
 /* engine.c: events on an open id */
 void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *v);

@@ -97,6 +97,12 @@ int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len)
 {
 	if (frame == NULL)
 		return -1;
+	if (ac->shm_on) {
+		/* takes the frame in every case; a failure fails the
+		 * connection at the next ring poll */
+		weir__shm_send(ac, frame, len);
+		return 0;
+	}
 	if (ac->s.closed || weir_outq_push_owned(&ac->s.out, frame, frame, len) != 0) {
 		if (ac->s.closed)
 			weir_free(frame);
@@ -110,7 +116,7 @@ void weir__ac_mark(struct weir_agentconn *ac)
 {
 	struct weir_reactor *r = ac->s.r;
 
-	if (ac->dirty || ac->s.sending)
+	if (ac->dirty || (ac->s.sending && !ac->shm_on))
 		return;         /* a send in flight: its completion sends the rest */
 	ac->dirty = true;
 	ac->dirty_next = r->agent_dirty;
@@ -127,7 +133,10 @@ void weir__agents_flush(struct weir_reactor *r)
 
 		ac->dirty = false;
 		ac->dirty_next = NULL;
-		weir__sock_flush(&ac->s);
+		if (ac->shm_on)
+			weir__shm_flush(ac);
+		else
+			weir__sock_flush(&ac->s);
 		ac = next;
 	}
 }
@@ -166,12 +175,14 @@ struct weir_agentconn *weir__agent_pick(struct weir_agent_rt *rt, bool *probe)
 /* Links up and breaker state, for /metrics and /health. */
 void weir__agent_report(struct weir_agent_rt *rt)
 {
-	unsigned up = 0;
+	unsigned up = 0, shm = 0;
 
 	for (unsigned j = 0; j < rt->nlinks; j++)
-		if (rt->links[j].conn != NULL && rt->links[j].conn->state >= WEIR_AC_READY)
+		if (rt->links[j].conn != NULL && rt->links[j].conn->state >= WEIR_AC_READY) {
 			up++;
-	weir_metrics_agent_state(&rt->r->metrics, rt->mslot, up,
+			shm += rt->links[j].conn->shm_on;
+		}
+	weir_metrics_agent_state(&rt->r->metrics, rt->mslot, up, shm,
 				 rt->breaker != WEIR_BREAKER_CLOSED);
 }
 
@@ -304,6 +315,7 @@ void weir__ac_fail(struct weir_agentconn *ac, const char *why)
 		rt->stats.errors++;
 	}
 	weir__sock_close(&ac->s);
+	weir__shm_detach(ac);
 	if (l != NULL) {
 		if (ac->state >= WEIR_AC_READY)
 			l->was_up = false;
@@ -347,6 +359,9 @@ void weir__agentconn_on_connect(struct weir_sock *s, int res)
 	ac->rcap = RBUF_INIT;
 	hello = weir_agent_enc_hello(ac->rt->conf->name, r->id,
 				     ac->rt->conf->events ? ac->rt->conf->events : WEIR_AGENT_EV_ALL,
+				     WEIR_AGENT_CAP_CREDIT |
+					     (ac->rt->conf->shm && !ac->rt->arena.failed ? WEIR_AGENT_CAP_SHM
+											 : 0),
 				     &len);
 	if (weir__ac_send(ac, hello, len) != 0) {
 		weir__ac_fail(ac, "out of memory");
@@ -375,6 +390,9 @@ static void ac_timer(struct weir_timer *t)
 	case WEIR_AC_HELLO:
 		weir__ac_fail(ac, "no HELLO_REPLY within 1s");
 		return;
+	case WEIR_AC_SHM_WAIT:
+		weir__ac_fail(ac, "no SHM_READY within 1s");
+		return;
 	default:
 		break;
 	}
@@ -395,6 +413,25 @@ static void ac_timer(struct weir_timer *t)
 		return;
 	}
 	weir_timer_arm(&r->wheel, &ac->s.timer, ac->last_rx + ca->ping_interval_ms);
+}
+
+static int on_ready(struct weir_agentconn *ac);
+
+static int on_shm_ready(struct weir_agentconn *ac, const struct weir_agent_frame *f)
+{
+	uint64_t status;
+	const char *why;
+
+	if (f->type != WEIR_AGENT_SHM_READY || f->id != 0) {
+		weir__ac_fail(ac, "SHM_SETUP answered by something else than SHM_READY");
+		return -1;
+	}
+	if (weir_agent_decode_shm_ready(f->payload, f->payload_len, &status, &why) != 0) {
+		weir__ac_fail(ac, why);
+		return -1;
+	}
+	weir__shm_ready(ac, status);
+	return on_ready(ac);
 }
 
 static int on_hello_reply(struct weir_agentconn *ac, const struct weir_agent_frame *f)
@@ -432,15 +469,31 @@ static int on_hello_reply(struct weir_agentconn *ac, const struct weir_agent_fra
 		ac->events &= ca->events;
 	if (ac->events & WEIR_AGENT_EV_RESPONSE_BODY)
 		ac->events |= WEIR_AGENT_EV_RESPONSE_HEADERS;
-	ac->caps = h.caps & WEIR_AGENT_CAP_CREDIT;
+	ac->caps = h.caps & (WEIR_AGENT_CAP_CREDIT | (ca->shm ? WEIR_AGENT_CAP_SHM : 0));
 	ac->window = (ac->caps & WEIR_AGENT_CAP_CREDIT) && h.body_window != 0 ? h.body_window
 									     : UINT64_MAX;
 	ac->state = WEIR_AC_READY;
+	if ((ac->caps & WEIR_AGENT_CAP_SHM) && weir__shm_offer(ac) == 0) {
+		/* SHM_SETUP sent: READY once SHM_READY says how it went */
+		weir_timer_arm(&r->wheel, &ac->s.timer, weir__now(r) + HELLO_TIMEOUT_MS);
+		return 0;
+	}
+	return on_ready(ac);
+}
+
+static int on_ready(struct weir_agentconn *ac)
+{
+	struct weir_agent_rt *rt = ac->rt;
+	const struct weir_conf_agent *ca = rt->conf;
+	struct weir_reactor *r = ac->s.r;
+
+	ac->state = WEIR_AC_READY;
 	if (ac->link != NULL) {
 		if (!ac->link->was_up)
-			weir__agent_log(rt, "connected to %s (events 0x%x, %u in flight%s)",
-					ca->addr.text, ac->events, n,
-					ac->window != UINT64_MAX ? ", credit" : "");
+			weir__agent_log(rt, "connected to %s (events 0x%x, %u in flight%s%s)",
+					ca->addr.text, ac->events, ac->nslots,
+					ac->window != UINT64_MAX ? ", credit" : "",
+					ac->shm_on ? ", shared memory" : "");
 		ac->link->was_up = true;
 		ac->link->down_logged = false;
 		ac->link->backoff_ms = BACKOFF_MIN_MS;
@@ -457,7 +510,7 @@ static int on_hello_reply(struct weir_agentconn *ac, const struct weir_agent_fra
 }
 
 /* One frame from a READY or DRAINING connection. -1: the connection is gone. */
-static int on_frame(struct weir_agentconn *ac, const struct weir_agent_frame *f)
+int weir__ac_on_frame(struct weir_agentconn *ac, const struct weir_agent_frame *f)
 {
 	struct weir_aitem *it = NULL;
 	const char *why;
@@ -576,7 +629,17 @@ void weir__agentconn_on_recv(struct weir_sock *s, int res)
 				return;
 			continue;
 		}
-		if (on_frame(ac, &f) != 0)
+		if (ac->state == WEIR_AC_SHM_WAIT) {
+			if (on_shm_ready(ac, &f) != 0)
+				return;
+			continue;
+		}
+		if (ac->shm_on) {
+			/* after SHM_READY every frame travels in the rings */
+			weir__ac_fail(ac, "a frame on the socket in shared-memory mode");
+			return;
+		}
+		if (weir__ac_on_frame(ac, &f) != 0)
 			return;
 	}
 	if (s->closed)
@@ -616,6 +679,7 @@ void weir__agentconn_free(struct weir_sock *s)
 {
 	struct weir_agentconn *ac = weir_container_of(s, struct weir_agentconn, s);
 
+	weir__shm_detach(ac);
 	weir_free(ac->rbuf);
 	weir_free(ac->slots);
 	weir_free(ac);
@@ -687,6 +751,7 @@ static void rt_stop(struct weir_agent_rt *rt)
 			l->conn = NULL;
 			ac->link = NULL;
 			weir__sock_close(&ac->s);
+			weir__shm_detach(ac);
 		}
 	}
 }
@@ -701,20 +766,24 @@ static void rt_free(struct weir_agent_rt *rt)
 		r->agents_all = rt->all_next;
 	if (rt->all_next != NULL)
 		rt->all_next->all_prev = rt->all_prev;
+	weir__shm_arena_fini(rt);
 	weir_free(rt->links);
 	weir_free(rt);
 }
 
 /* No generation uses rt any more, so no request does either: its
  * connections close (their completions only check `closed`, never the
- * runtime) and it is freed. */
+ * runtime) and it is freed, unless it has an shm arena: pool buffers of the
+ * arena may still be queued elsewhere, so it stays (stopped) until the
+ * reactor ends and the pool is gone. */
 void weir__agent_rt_retire(struct weir_agent_rt *rt)
 {
 	struct weir_reactor *r = rt->r;
 
-	weir_metrics_agent_state(&r->metrics, rt->mslot, 0, false);
+	weir_metrics_agent_state(&r->metrics, rt->mslot, 0, 0, false);
 	rt_stop(rt);
-	rt_free(rt);
+	if (rt->arena.mem == NULL)
+		rt_free(rt);
 }
 
 void weir__agents_stop(struct weir_reactor *r)

@@ -153,7 +153,11 @@ static int push_body_frame(struct weir_agentconn *ac, uint8_t type, uint64_t id,
 {
 	struct weir_outq *q = &ac->s.out;
 	char pre[WEIR_AGENT_BODY_PREFIX];
-	uint32_t n = weir_agent_body_prefix(pre, type, id, last, off, len);
+	uint32_t n;
+
+	if (ac->shm_on)
+		return weir__shm_body(ac, type, id, last, off, p, len, bid);
+	n = weir_agent_body_prefix(pre, type, id, last, off, len);
 
 	if (weir_outq_push_inline(q, pre, WEIR_AGENT_HDR_SIZE) != 0 ||
 	    weir_outq_push_inline(q, pre + WEIR_AGENT_HDR_SIZE, n - WEIR_AGENT_HDR_SIZE) != 0)
@@ -175,7 +179,7 @@ static void flush_item(struct weir_aitem *it)
 		uint32_t i = ar->nspans;
 		bool last;
 
-		if (weir_outq_full(&ac->s.out)) {
+		if (weir__ac_full(ac)) {
 			ac->want_writers = true;
 			break;
 		}
@@ -608,6 +612,8 @@ int weir__agents_begin(struct weir_client *c, const struct weir_h1_request *req)
 		it->buffer = rt->conf->body_mode == WEIR_BODY_BUFFER;
 		it->wants_body = (it->events & WEIR_AGENT_EV_REQUEST_BODY) &&
 				 req->body != WEIR_H1_BODY_NONE;
+		if (it->wants_body && ac->shm_on)
+			weir__shm_client_rx(ac, &c->s);
 		it->credit = ac->window;
 		it->rq = WEIR_AI_PENDING;
 		ar->pending_req++;
@@ -768,7 +774,7 @@ void weir__agents_response_body(struct weir_client *c, const weir_slice_t *spans
 			it->resp_last_sent = true;
 		}
 		weir__ac_mark(ac);
-		if (weir_outq_full(&ac->s.out) && c->u != NULL) {
+		if (weir__ac_full(ac) && c->u != NULL) {
 			/* the agent reads slower than the upstream sends */
 			ac->want_writers = true;
 			ar->resp_paused = true;

@@ -535,7 +535,8 @@ static char *enc_kstr(char *w, unsigned key, const char *s, size_t n)
 #define KUINT_MAX (1 + 9)
 #define KSTR_SIZE(n) (1 + mp_sizeof_str((uint32_t)(n)))
 
-char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t events, uint32_t *len)
+char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t events, uint32_t caps,
+			   uint32_t *len)
 {
 	size_t nl = strlen(name);
 	size_t size = 1 + 5 * KUINT_MAX + KSTR_SIZE(nl);
@@ -546,7 +547,7 @@ char *weir_agent_enc_hello(const char *name, unsigned reactor, uint32_t events, 
 	w = b + WEIR_AGENT_HDR_SIZE;
 	w = mp_encode_map(w, 6);
 	w = enc_kuint(w, WEIR_AGENT_K_VERSION, WEIR_AGENT_VERSION);
-	w = enc_kuint(w, WEIR_AGENT_K_CAPABILITIES, WEIR_AGENT_CAP_CREDIT);
+	w = enc_kuint(w, WEIR_AGENT_K_CAPABILITIES, caps);
 	w = enc_kuint(w, WEIR_AGENT_K_MAX_FRAME, WEIR_AGENT_MAX_FRAME_DEFAULT);
 	w = enc_kuint(w, WEIR_AGENT_K_EVENTS, events);
 	w = enc_kstr(w, WEIR_AGENT_K_NAME, name, nl);
@@ -690,4 +691,145 @@ uint32_t weir_agent_body_prefix(char *dst, uint8_t type, uint64_t id, bool last,
 	weir_agent_frame_hdr_put(dst, plen - WEIR_AGENT_HDR_SIZE + data_len, type,
 				 last ? WEIR_AGENT_F_LAST : 0, id);
 	return plen;
+}
+
+/* ---- shared-memory transport --------------------------------------------- */
+
+uint32_t weir_agent_body_ref(char *dst, uint8_t type, uint64_t id, bool last, uint64_t offset,
+			     uint64_t arena_off, uint32_t data_len, uint32_t buf)
+{
+	char *w = dst + WEIR_AGENT_HDR_SIZE;
+	uint32_t len;
+
+	w = mp_encode_map(w, 4);
+	w = enc_kuint(w, WEIR_AGENT_K_OFFSET, offset);
+	w = enc_kuint(w, WEIR_AGENT_K_ARENA_OFF, arena_off);
+	w = enc_kuint(w, WEIR_AGENT_K_ARENA_LEN, data_len);
+	w = enc_kuint(w, WEIR_AGENT_K_SHM_BUF, buf);
+	len = (uint32_t)(w - dst);
+	weir_agent_frame_hdr_put(dst, len - WEIR_AGENT_HDR_SIZE, type, last ? WEIR_AGENT_F_LAST : 0,
+				 id);
+	return len;
+}
+
+char *weir_agent_enc_shm_setup(uint32_t *len)
+{
+	char *b = frame_alloc(1, len);
+
+	if (b == NULL)
+		return NULL;
+	mp_encode_map(b + WEIR_AGENT_HDR_SIZE, 0);
+	weir_agent_frame_hdr_put(b, 1, WEIR_AGENT_SHM_SETUP, 0, 0);
+	return b;
+}
+
+int weir_agent_decode_shm_ready(const char *p, size_t n, uint64_t *status, const char **why)
+{
+	const char *cur = p;
+	uint32_t npairs;
+
+	*status = UINT64_MAX;
+	if (weir_agent_check_map(p, n, why) != 0)
+		return -1;
+	npairs = mp_decode_map(&cur);
+	for (uint32_t i = 0; i < npairs; i++) {
+		uint64_t key;
+
+		if (get_uint(&cur, &key) != 0) {
+			mp_next(&cur);
+			mp_next(&cur);
+			continue;
+		}
+		if (key != WEIR_AGENT_K_SHM_STATUS) {
+			mp_next(&cur);
+			continue;
+		}
+		if (get_uint(&cur, status) != 0) {
+			*why = "SHM_READY: status is not a non-negative integer";
+			return -1;
+		}
+	}
+	if (*status == UINT64_MAX) {
+		*why = "SHM_READY: no status";
+		return -1;
+	}
+	return 0;
+}
+
+int weir_agent_decode_release(const char *p, size_t n, uint32_t nbufs, uint32_t *idx,
+			      uint32_t cap, uint32_t *count, const char **why)
+{
+	const char *cur = p;
+	uint32_t npairs;
+
+	*count = 0;
+	if (weir_agent_check_map(p, n, why) != 0)
+		return -1;
+	npairs = mp_decode_map(&cur);
+	for (uint32_t i = 0; i < npairs; i++) {
+		uint64_t key;
+		uint32_t na;
+
+		if (get_uint(&cur, &key) != 0) {
+			mp_next(&cur);
+			mp_next(&cur);
+			continue;
+		}
+		if (key != WEIR_AGENT_K_SHM_BUFS) {
+			mp_next(&cur);
+			continue;
+		}
+		if (mp_typeof(*cur) != MP_ARRAY) {
+			*why = "RELEASE: bufs is not an array";
+			return -1;
+		}
+		na = mp_decode_array(&cur);
+		if (na > cap || na > WEIR_SHM_MAX_RELEASE || *count != 0) {
+			*why = "RELEASE: too many buffers, or bufs repeated";
+			return -1;
+		}
+		for (uint32_t k = 0; k < na; k++) {
+			uint64_t b;
+
+			if (get_uint(&cur, &b) != 0 || b >= nbufs) {
+				*why = "RELEASE: buffer index out of range";
+				return -1;
+			}
+			idx[k] = (uint32_t)b;
+		}
+		*count = na;
+	}
+	return 0;
+}
+
+int weir_agent_shm_rx(struct weir_ring *r, char *buf, uint32_t cap, unsigned max_frames,
+		      int (*cb)(void *ctx, const struct weir_agent_frame *f), void *ctx,
+		      const char **why)
+{
+	unsigned n = 0;
+
+	while (n < max_frames) {
+		struct weir_agent_frame f;
+		uint32_t need;
+		bool got;
+		int len = weir_ring_read(r, buf, cap, &got);
+
+		if (len < 0) {
+			*why = len == WEIR_RING_ETOOBIG ? "shm: record over the frame limit"
+							: "shm: invalid ring index or record";
+			return -1;
+		}
+		if (!got)
+			break;
+		/* the record is ours now (copied): parse the copy, never the ring */
+		if (weir_agent_frame_parse(buf, (size_t)len, cap, &f, &need) != 0 ||
+		    f.size != (uint32_t)len) {
+			*why = "shm: a record that is not exactly one frame";
+			return -1;
+		}
+		n++;
+		if (cb(ctx, &f) != 0)
+			return -1;
+	}
+	return (int)n;
 }

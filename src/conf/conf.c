@@ -880,6 +880,7 @@ static void agent_defaults(struct weir_conf_agent *a, unsigned index)
 	a->max_in_flight = 1024;
 	a->ping_interval_ms = 5000;
 	a->reconnect_max_ms = 500;
+	a->shm = true;
 	a->index = index;
 }
 
@@ -927,7 +928,7 @@ static int parse_agent_events(struct ctx *c, struct weir_conf_agent *a, yaml_nod
 static int parse_agent(struct ctx *c, struct weir_conf_agent *a, yaml_node_t *map)
 {
 	enum { A_SOCKET, A_TCP, A_EVENTS, A_TIMEOUT, A_FAILURE, A_MODE, A_MAXBODY, A_CONNS,
-	       A_INFLIGHT, A_PING, A_RECONNECT, A_N };
+	       A_INFLIGHT, A_PING, A_RECONNECT, A_TRANSPORT, A_N };
 	struct key k[A_N] = {
 		[A_SOCKET] = { "socket", NULL, NULL },
 		[A_TCP] = { "tcp", NULL, NULL },
@@ -940,6 +941,7 @@ static int parse_agent(struct ctx *c, struct weir_conf_agent *a, yaml_node_t *ma
 		[A_INFLIGHT] = { "max_in_flight", NULL, NULL },
 		[A_PING] = { "ping_interval", NULL, NULL },
 		[A_RECONNECT] = { "reconnect_max", NULL, NULL },
+		[A_TRANSPORT] = { "transport", NULL, NULL },
 	};
 	char where[96];
 	struct shown b;
@@ -1022,6 +1024,20 @@ static int parse_agent(struct ctx *c, struct weir_conf_agent *a, yaml_node_t *ma
 	if (k[A_RECONNECT].v != NULL &&
 	    get_duration(c, k[A_RECONNECT].v, "reconnect_max", false, &a->reconnect_max_ms) != 0)
 		return -1;
+	if (k[A_TRANSPORT].v != NULL) {
+		if (get_cstr(c, k[A_TRANSPORT].v, "transport", "auto or socket", &s) != 0)
+			return -1;
+		if (strcmp(s, "auto") == 0)
+			a->shm = true;
+		else if (strcmp(s, "socket") == 0)
+			a->shm = false;
+		else
+			return fail(c, k[A_TRANSPORT].v, "'transport': expected auto or socket, got '%s'",
+				    show(&b, k[A_TRANSPORT].v));
+	}
+	/* shared memory only where the agent is on this host */
+	if (a->addr.ss.ss_family != AF_UNIX)
+		a->shm = false;
 	return 0;
 }
 

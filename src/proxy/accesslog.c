@@ -64,7 +64,7 @@ static void write_rest(struct weir_reactor *r)
 	/* offset -1: the file position; O_APPEND makes every write an append */
 	io_uring_prep_write(sqe, l->old_fd >= 0 ? l->old_fd : l->fd, l->buf[w] + l->woff,
 			    l->len[w] - l->woff, (uint64_t)-1);
-	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)r | WEIR_OP_LOG);
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)&r->alog | WEIR_OP_LOG);
 }
 
 /* Hands the active buffer to the kernel, unless a write is in flight (its

@@ -73,7 +73,8 @@ void weir__sock_arm_recv(struct weir_sock *s)
 	else
 		io_uring_prep_recv(sqe, s->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
-	sqe->buf_group = r->pool.bgid;
+	sqe->buf_group = weir_bufpool_bgid(&r->pool, s->rx_group);
+	s->armed_group = s->rx_group;
 	io_uring_sqe_set_data64(sqe, tag(s, WEIR_OP_RECV));
 	s->recv_armed = true;
 	s->ops++;
@@ -497,11 +498,11 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 	case WEIR_OP_ACCEPT:
 		on_accept(r, cqe);
 		return;
-	case WEIR_OP_WAKE:
-		on_wake(r);
-		return;
-	case WEIR_OP_LOG:
-		weir__alog_on_write(r, cqe->res);
+	case WEIR_OP_WAKE:     /* and WEIR_OP_LOG: see weir/proxy.h */
+		if ((ud & ~(uint64_t)WEIR_OP_MASK) == (uint64_t)(uintptr_t)&r->alog)
+			weir__alog_on_write(r, cqe->res);
+		else
+			on_wake(r);
 		return;
 	default:
 		break;
@@ -517,7 +518,8 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 			s->ops--;
 		}
 		if (res > 0) {
-			uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+			uint16_t bid = (uint16_t)((cqe->flags >> IORING_CQE_BUFFER_SHIFT) +
+						  weir_bufpool_base(&r->pool, s->armed_group));
 
 			weir_buf_take(&r->pool, bid);
 			weir_metrics_bytes_in(&r->metrics, peer_of(s), (uint64_t)res);
@@ -531,6 +533,15 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 			WEIR_TRACE2(bufring_exhausted, r->id, s->fd);
 			r->pool.exhausted++;
 			weir_metrics_inc(&r->metrics.d.buf_exhausted);
+			if (!s->closed && s->armed_group != 0 && !more) {
+				/* an agent arena ran dry (a body larger than it, held
+				 * for a verdict): go on in the main pool, whose bytes
+				 * reach the agent inline; flow control still bounds
+				 * what is held */
+				s->rx_group = 0;
+				weir__sock_arm_recv(s);
+				break;
+			}
 			if (!s->closed && !s->starved) {
 				s->starved = true;
 				s->starved_next = NULL;
@@ -560,6 +571,10 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 		if (cqe->res > 0)
 			weir_metrics_bytes_in(&r->metrics, WEIR_PEER_AGENT, (uint64_t)cqe->res);
 		weir__agentconn_on_recv(s, cqe->res);
+		break;
+	case WEIR_OP_SHMWAKE:
+		s->ops--;
+		weir__agentconn_on_shm_wake(s, cqe->res);
 		break;
 	case WEIR_OP_SEND:
 		s->ops--;
@@ -626,7 +641,10 @@ static void run(struct weir_reactor *r)
 		if (back != 0 && r->starved != NULL)
 			rearm_starved(r, back);
 		tmo = weir_wheel_timeout(&r->wheel);
-		if (tmo >= 0) {
+		if (r->nshm != 0 && weir__agents_shm_sleep(r)) {
+			/* records arrived in a ring while we were busy: no sleep */
+			ret = io_uring_submit(&r->ring);
+		} else if (tmo >= 0) {
 			ts.tv_sec = tmo / 1000;
 			ts.tv_nsec = (tmo % 1000) * 1000000;
 			ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
@@ -646,6 +664,8 @@ static void run(struct weir_reactor *r)
 			n++;
 		}
 		io_uring_cq_advance(&r->ring, n);
+		if (r->nshm != 0)
+			weir__agents_shm_poll(r);
 		r->stats.cqes += n;
 		r->stats.loops++;
 		loop_metrics(r, n);
@@ -704,6 +724,7 @@ static int reactor_init(struct weir_reactor *r)
 	r->now_ns = weir_metrics_now_ns();
 	weir_wheel_init(&r->wheel, r->now_ns / 1000000u);
 	r->starved_tail = &r->starved;
+	r->next_bgid = POOL_BGID + 1;
 	ret = weir__agents_init(r);
 	if (ret < 0)
 		goto fail_pool;
@@ -722,8 +743,8 @@ static int reactor_init(struct weir_reactor *r)
 fail_pool:
 	weir__alog_fini(r);
 	weir__rgen_fini(r);
-	weir__agents_fini(r);
 	weir_bufpool_destroy(&r->pool, &r->ring);
+	weir__agents_fini(r);           /* after the pool: it unmaps the shm arenas */
 fail_ring:
 	io_uring_queue_exit(&r->ring);
 	return ret;
@@ -736,8 +757,8 @@ static void reactor_fini(struct weir_reactor *r)
 			close(r->listen_fds[i]);
 	weir__alog_fini(r);
 	weir__rgen_fini(r);
-	weir__agents_fini(r);
 	weir_bufpool_destroy(&r->pool, &r->ring);
+	weir__agents_fini(r);          /* after the pool: it unmaps the shm arenas */
 	io_uring_queue_exit(&r->ring);
 }
 

@@ -467,12 +467,20 @@ int weir__sdk_dec_response(const char *p, size_t n, struct weir_agent_response *
 
 int weir__sdk_dec_body(const char *p, size_t n, struct weir_agent_chunk *c, const char **why)
 {
+	return weir__sdk_dec_body_ref(p, n, c, NULL, why);
+}
+
+int weir__sdk_dec_body_ref(const char *p, size_t n, struct weir_agent_chunk *c,
+			   struct weir__sdk_bref *ref, const char **why)
+{
 	struct rd r;
-	uint64_t seen = 0, key;
+	uint64_t seen = 0, key, v;
 	uint32_t count;
 	struct weir_agent_str data = { NULL, 0 };
 
 	c->offset = 0;
+	if (ref != NULL)
+		*ref = (struct weir__sdk_bref){ 0 };
 	if (map_open(&r, p, n, &count, why) != 0)
 		return -1;
 	for (uint32_t i = 0; i < count; i++) {
@@ -487,6 +495,23 @@ int weir__sdk_dec_body(const char *p, size_t n, struct weir_agent_chunk *c, cons
 			if (!rd_bin(&r, &data))
 				return bad(why, "body: data is not bin");
 			break;
+		case WEIR_AGENT_K_ARENA_OFF:
+		case WEIR_AGENT_K_ARENA_LEN:
+		case WEIR_AGENT_K_SHM_BUF:
+			if (ref == NULL) {
+				if (skip_value(&r, why) != 0)
+					return -1;
+				break;
+			}
+			if (!rd_uint(&r, &v))
+				return bad(why, "body: arena reference is not an unsigned integer");
+			if (key == WEIR_AGENT_K_ARENA_OFF)
+				ref->off = v;
+			else if (key == WEIR_AGENT_K_ARENA_LEN)
+				ref->len = v;
+			else
+				ref->buf = v;
+			break;
 		default:
 			if (skip_value(&r, why) != 0)
 				return -1;
@@ -494,6 +519,15 @@ int weir__sdk_dec_body(const char *p, size_t n, struct weir_agent_chunk *c, cons
 	}
 	if (map_close(&r, why) != 0)
 		return -1;
+	if (ref != NULL && SEEN(WEIR_AGENT_K_ARENA_OFF) && SEEN(WEIR_AGENT_K_ARENA_LEN) &&
+	    SEEN(WEIR_AGENT_K_SHM_BUF) && !SEEN(WEIR_AGENT_K_DATA) && SEEN(WEIR_AGENT_K_OFFSET)) {
+		ref->has = true;
+		if (ref->len > UINT64_MAX - c->offset)
+			return bad(why, "body: offset + length overflows");
+		c->data = NULL;
+		c->len = (size_t)ref->len;
+		return 0;
+	}
 	if (!SEEN(WEIR_AGENT_K_OFFSET) || !SEEN(WEIR_AGENT_K_DATA))
 		return bad(why, "body: no offset or no data");
 	if (data.len > UINT64_MAX - c->offset)

@@ -137,6 +137,7 @@ static void close_locked(struct weir_agent_req *req, int reason)
 	req->close_ev.kind = WEIR__EV_CLOSED;
 	req->close_ev.req = req;
 	req->close_ev.rb = NULL;
+	req->close_ev.shm_buf = -1;
 	req->close_ev.u.reason = reason;
 	weir__sdk_wq_push(req->wq, &req->close_ev);
 }
@@ -188,6 +189,7 @@ static struct weir__sdk_ev *ev_new(struct weir_agent_req *req, uint8_t kind)
 	e->kind = kind;
 	e->req = weir_agent_req_ref(req);
 	e->rb = NULL;
+	e->shm_buf = -1;
 	return e;
 }
 
@@ -321,12 +323,17 @@ static int on_body(struct weir__sdk_conn *c, const struct weir__sdk_frame *f,
 {
 	bool request = f->type == WEIR_AGENT_REQUEST_BODY;
 	struct weir_agent_chunk ch;
+	struct weir__sdk_bref ref;
 	struct weir_agent_req *req;
 	struct weir__sdk_ev *e;
 	unsigned st;
 	int ret = -1;
 
-	if (weir__sdk_dec_body(f->payload, f->plen, &ch, why) != 0)
+	if (weir__sdk_dec_body_ref(f->payload, f->plen, &ch, c->shm != NULL ? &ref : NULL, why) != 0)
+		return -1;
+	if (c->shm == NULL)
+		ref.has = false;
+	if (ref.has && weir__sdk_shm_chunk(c, &ref, &ch, why) != 0)
 		return -1;
 	ch.last = f->flags & WEIR_AGENT_F_LAST;
 	pthread_mutex_lock(&c->mu);
@@ -403,6 +410,10 @@ static int on_body(struct weir__sdk_conn *c, const struct weir__sdk_frame *f,
 	e->u.chunk = ch;
 	e->rb = rb;
 	atomic_fetch_add_explicit(&rb->ref, 1, memory_order_relaxed);
+	if (ref.has) {
+		e->shm_buf = (int32_t)ref.buf;
+		ref.has = false;        /* released by the event */
+	}
 	weir__sdk_wq_push(req->wq, e);
 	if (!request && ch.last) {
 		atomic_fetch_or(&req->st, WEIR__RQ_RESP_END);
@@ -411,6 +422,9 @@ static int on_body(struct weir__sdk_conn *c, const struct weir__sdk_frame *f,
 	ret = 0;
 out:
 	pthread_mutex_unlock(&c->mu);
+	/* not handed on (ignored, or an error): give the buffer back now */
+	if (ref.has)
+		weir__sdk_shm_release(c, (uint32_t)ref.buf);
 	return ret;
 }
 
@@ -798,6 +812,8 @@ static void run_ev(struct weir__sdk_wq *q, struct weir__sdk_ev *e)
 out:
 	if (e->rb != NULL)
 		weir__sdk_rbuf_unref(e->rb);
+	if (e->shm_buf >= 0)
+		weir__sdk_shm_release(req->c, (uint32_t)e->shm_buf);
 	weir_agent_req_unref(req);
 	free(e);
 }

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "weir/agent-sdk.h"
+#include "weir/ring.h"
 
 #define WEIR__HIDDEN __attribute__((visibility("hidden")))
 
@@ -61,6 +62,15 @@ WEIR__HIDDEN int weir__sdk_dec_response(const char *p, size_t n, struct weir_age
 					const char **why);
 WEIR__HIDDEN int weir__sdk_dec_body(const char *p, size_t n, struct weir_agent_chunk *c,
 				    const char **why);
+/* A body frame of the shm transport may name arena bytes instead of data
+ * (uapi/weir/ring.h): then ref->has, c->data NULL, c->len the length. The
+ * reference is not checked against the arena here (weir__sdk_shm_chunk). */
+struct weir__sdk_bref {
+	bool has;
+	uint64_t off, len, buf;
+};
+WEIR__HIDDEN int weir__sdk_dec_body_ref(const char *p, size_t n, struct weir_agent_chunk *c,
+					struct weir__sdk_bref *ref, const char **why);
 WEIR__HIDDEN int weir__sdk_dec_done(const char *p, size_t n, struct weir_agent_done *d,
 				    const char **why);
 WEIR__HIDDEN int weir__sdk_dec_cancel(const char *p, size_t n, uint32_t *reason,
@@ -115,6 +125,7 @@ enum {
 struct weir__sdk_ev {
 	struct weir__sdk_ev *next;
 	uint8_t kind;
+	int32_t shm_buf;                /* arena buffer to RELEASE once run, or -1 */
 	struct weir_agent_req *req;     /* a reference */
 	struct weir__sdk_rbuf *rb;      /* a reference, body events only */
 	union {
@@ -180,6 +191,13 @@ struct weir__sdk_conn {
 	struct weir__sdk_rbuf *rb;
 	uint32_t rpos, rlen, want;
 	char name[64];                  /* the peer, for logs */
+	/* shared memory (src/sdk/shm.c): mapped at SHM_SETUP, unmapped when
+	 * the connection is freed (callbacks may still read the arena) */
+	struct weir__sdk_shm *shm;
+	bool shm_on;                    /* under mu: output goes to the ring */
+	size_t shm_sock_end;            /* under mu: c->out bytes before this go to the socket */
+	int fds[4];                     /* I/O thread: fds received, not yet used */
+	unsigned nfds;
 	/* decoding room: heads with up to this many fields decode in one pass */
 	struct weir_agent_header scratch[WEIR__SDK_SCRATCH];
 };
@@ -267,6 +285,28 @@ WEIR__HIDDEN void weir__sdk_wq_push(struct weir__sdk_wq *q, struct weir__sdk_ev 
 /* Runs queued events; returns how many. */
 WEIR__HIDDEN unsigned weir__sdk_wq_run(struct weir__sdk_wq *q);
 WEIR__HIDDEN void *weir__sdk_worker_main(void *arg);
+
+/* shm.c: the agent side of the shared-memory transport. */
+struct weir__sdk_shm;
+/* SHM_SETUP with c->fds: maps, checks the layout; 0 or -errno (the fds are
+ * consumed either way). */
+WEIR__HIDDEN int weir__sdk_shm_setup(struct weir__sdk_conn *c);
+/* I/O thread: frames from weir's ring into the frame handler; false once
+ * the connection failed (*why). */
+WEIR__HIDDEN bool weir__sdk_shm_poll(struct weir__sdk_conn *c, const char **why);
+/* Under c->mu, I/O thread: moves frames of c->out from shm_sock_end on
+ * into the agent's ring (and pending releases); -1: ring error. */
+WEIR__HIDDEN int weir__sdk_shm_flush_locked(struct weir__sdk_conn *c);
+/* Any thread: a body chunk that referenced arena buffer buf is done. */
+WEIR__HIDDEN void weir__sdk_shm_release(struct weir__sdk_conn *c, uint32_t buf);
+/* Checks a chunk's arena reference, points ch->data at the bytes. */
+WEIR__HIDDEN int weir__sdk_shm_chunk(struct weir__sdk_conn *c, const struct weir__sdk_bref *ref,
+				     struct weir_agent_chunk *ch, const char **why);
+/* Before sleeping: 0 when weir's ring has records (do not sleep). */
+WEIR__HIDDEN int weir__sdk_shm_sleep(struct weir__sdk_conn *c);
+WEIR__HIDDEN void weir__sdk_shm_woke(struct weir__sdk_conn *c);
+WEIR__HIDDEN int weir__sdk_shm_efd(const struct weir__sdk_conn *c);
+WEIR__HIDDEN void weir__sdk_shm_free(struct weir__sdk_conn *c);
 
 /* server.c: hooks for the fuzz harness */
 WEIR__HIDDEN struct weir__sdk_conn *weir__sdk_test_conn(struct weir_agent_server *s, int fd);

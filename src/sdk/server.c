@@ -31,6 +31,7 @@
 #define OUT_PAUSE (4u << 20)            /* stop reading while this much waits to be sent */
 #define OUT_RESUME (1u << 20)
 #define EPOLL_TAG_EVFD 0u               /* data.u64: 0 eventfd, 1..16 listener i+1, else conn */
+#define EPOLL_TAG_SHM (WEIR__SDK_MAX_LISTENERS + 1u) /* a shm eventfd: rings are polled */
 
 static __thread const struct weir_agent_server *tl_io;
 
@@ -146,7 +147,7 @@ int weir_agent_server_new(const struct weir_agent_config *cfg, struct weir_agent
 	s->events |= WEIR_AGENT_EV_REQUEST_HEADERS;
 	if (s->events & WEIR_AGENT_EV_RESPONSE_BODY)
 		s->events |= WEIR_AGENT_EV_RESPONSE_HEADERS;
-	s->caps = cfg->credit ? WEIR_AGENT_CAP_CREDIT : 0;
+	s->caps = (cfg->credit ? WEIR_AGENT_CAP_CREDIT : 0) | (cfg->no_shm ? 0 : WEIR_AGENT_CAP_SHM);
 	pthread_mutex_init(&s->mu, NULL);
 	atomic_init(&s->stop_req, false);
 	atomic_init(&s->woken, false);
@@ -427,6 +428,7 @@ int weir_agent_server_adopt(struct weir_agent_server *s, int fd)
 
 static void conn_free(struct weir__sdk_conn *c)
 {
+	weir__sdk_shm_free(c);
 	free(c->tab);
 	free(c->out);
 	pthread_mutex_destroy(&c->mu);
@@ -523,6 +525,38 @@ static void conn_flush(struct weir__sdk_conn *c)
 	if (c->dead)
 		return;
 	pthread_mutex_lock(&c->mu);
+	if (c->shm_on) {
+		/* the socket gets what was queued before SHM_READY went out
+		 * (SHM_READY included), the ring everything after */
+		while (c->out_off < c->shm_sock_end) {
+			ssize_t n = send(c->fd, c->out + c->out_off, c->shm_sock_end - c->out_off,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN)
+					err = errno;
+				break;
+			}
+			c->out_off += (size_t)n;
+		}
+		if (c->out_off == c->shm_sock_end && c->out_off != 0) {
+			memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+			c->out_len -= c->out_off;
+			c->shm_sock_end = c->out_off = 0;
+		}
+		if (err == 0 && c->shm_sock_end == 0 && weir__sdk_shm_flush_locked(c) != 0)
+			err = EPROTO;
+		pending = c->out_len - c->out_off;
+		pthread_mutex_unlock(&c->mu);
+		if (err != 0) {
+			conn_fail_errno(c, "shm send", err);
+			return;
+		}
+		conn_epoll(c, true, c->shm_sock_end != 0);
+		return;
+	}
 	while (c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -677,6 +711,63 @@ static int on_hello(struct weir__sdk_conn *c, const struct weir__sdk_frame *f, c
 	return 0;
 }
 
+/* SHM_SETUP (with 4 fds): map, answer SHM_READY on the socket, then move
+ * to the rings. A mapping failure answers its errno and stays on the
+ * socket. */
+static int on_shm_setup(struct weir__sdk_conn *c, const struct weir__sdk_frame *f,
+			const char **why)
+{
+	struct weir_agent_server *s = c->s;
+	int err = 0;
+	char *w;
+
+	if (!(c->caps & WEIR_AGENT_CAP_SHM) || f->id != 0) {
+		*why = "SHM_SETUP without the shm capability";
+		return -1;
+	}
+	if (weir__sdk_dec_map(f->payload, f->plen, why) != 0)
+		return -1;
+	err = weir__sdk_shm_setup(c);
+	if (err == 0) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u64 = EPOLL_TAG_SHM };
+
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, weir__sdk_shm_efd(c), &ev) != 0) {
+			err = -errno;
+			weir__sdk_shm_free(c);
+		}
+	}
+	pthread_mutex_lock(&c->mu);
+	w = weir__sdk_out_reserve(c, WEIR__SDK_SMALL_FRAME);
+	if (w != NULL) {
+		char *p = w + WEIR_AGENT_HDR_SIZE;
+		uint32_t st = (uint32_t)-err;
+
+		*p++ = (char)0x81;
+		*p++ = (char)WEIR_AGENT_K_SHM_STATUS;
+		*p++ = (char)0xce;
+		*p++ = (char)(st >> 24);
+		*p++ = (char)(st >> 16);
+		*p++ = (char)(st >> 8);
+		*p++ = (char)st;
+		weir__sdk_hdr_put(w, (uint32_t)(p - w) - WEIR_AGENT_HDR_SIZE, WEIR_AGENT_SHM_READY, 0,
+				  0);
+		c->out_len += (size_t)(p - w);
+		if (err == 0) {
+			c->shm_on = true;
+			c->shm_sock_end = c->out_len;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (w == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	weir__sdk_log(s, WEIR_AGENT_LOG_INFO, "%s: shared memory %s%s", c->name,
+		      err == 0 ? "on" : "refused: ", err == 0 ? "" : strerror(-err));
+	weir__sdk_conn_kick(c);
+	return 0;
+}
+
 /* Splits and handles the frames in c's buffer. */
 static void conn_parse(struct weir__sdk_conn *c)
 {
@@ -704,6 +795,12 @@ static void conn_parse(struct weir__sdk_conn *c)
 		atomic_fetch_add_explicit(&s->st.frames_in, 1, memory_order_relaxed);
 		if (!c->hello_done)
 			ret = on_hello(c, &f, &why);
+		else if (c->shm != NULL) {
+			why = "a frame on the socket after SHM_SETUP";
+			ret = -1;
+		}
+		else if (f.type == WEIR_AGENT_SHM_SETUP)
+			ret = on_shm_setup(c, &f, &why);
 		else
 			ret = weir__sdk_on_request_frame(c, &f, c->rb, &why);
 		if (ret != 0)
@@ -747,6 +844,40 @@ static int rbuf_prepare(struct weir__sdk_conn *c)
 	return 0;
 }
 
+/* recv that also takes descriptors (SHM_SETUP passes 4); unexpected ones
+ * are closed. */
+static ssize_t recv_fds(struct weir__sdk_conn *c, char *buf, size_t room)
+{
+	union {
+		char b[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { buf, room };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+			      .msg_controllen = sizeof(u.b) };
+	ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (c->nfds < 4 && c->shm == NULL && c->hello_done)
+				c->fds[c->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
 static void conn_read(struct weir__sdk_conn *c)
 {
 	for (int i = 0; i < 4 && !c->dead; i++) {
@@ -758,7 +889,7 @@ static void conn_read(struct weir__sdk_conn *c)
 			return;
 		}
 		room = c->rb->cap - c->rlen;
-		n = recv(c->fd, c->rb->data + c->rlen, room, MSG_DONTWAIT);
+		n = recv_fds(c, c->rb->data + c->rlen, room);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -991,7 +1122,13 @@ int weir_agent_server_run(struct weir_agent_server *s)
 				timeout = 100;
 		if (busy)
 			timeout = 0;
+		for (struct weir__sdk_conn *c = s->conns; c != NULL; c = c->next)
+			if (c->shm != NULL && !c->dead && weir__sdk_shm_sleep(c) == 0)
+				timeout = 0;
 		n = epoll_wait(s->epfd, evs, 64, timeout);
+		for (struct weir__sdk_conn *c = s->conns; c != NULL; c = c->next)
+			if (c->shm != NULL)
+				weir__sdk_shm_woke(c);
 		if (n < 0 && errno != EINTR) {
 			err = -errno;
 			weir__sdk_log(s, WEIR_AGENT_LOG_ERR, "epoll_wait: %s", strerror(errno));
@@ -1006,6 +1143,8 @@ int weir_agent_server_run(struct weir_agent_server *s)
 
 				(void)r;
 				atomic_store(&s->woken, false);
+			} else if (tag == EPOLL_TAG_SHM) {
+				/* the rings are polled below */
 			} else if (tag <= WEIR__SDK_MAX_LISTENERS) {
 				if (!s->stopping)
 					do_accept(s, (unsigned)tag - 1);
@@ -1019,6 +1158,16 @@ int weir_agent_server_run(struct weir_agent_server *s)
 				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 					conn_read(c);
 			}
+		}
+		for (struct weir__sdk_conn *c = s->conns; c != NULL; c = c->next) {
+			const char *why = NULL;
+
+			if (c->shm == NULL || c->dead)
+				continue;
+			if (!weir__sdk_shm_poll(c, &why))
+				conn_proto_error(c, why != NULL ? why : "shm");
+			else
+				conn_flush(c);  /* ring room may have come back */
 		}
 	}
 	/* drain: whatever is left is closed, its callbacks run */

@@ -543,7 +543,8 @@ static void t_handshake(void)
 	w = fw_connect(&v);
 	fw_hello(w, WEIR_AGENT_CAP_CREDIT | WEIR_AGENT_CAP_SHM, WEIR_AGENT_EV_ALL);
 	p = w->f.payload;
-	CHECK_INT(map_uint(p, w->f.plen, WEIR_AGENT_K_CAPABILITIES), 0);
+	/* shared memory is accepted by default (no credit asked for) */
+	CHECK_INT(map_uint(p, w->f.plen, WEIR_AGENT_K_CAPABILITIES), WEIR_AGENT_CAP_SHM);
 	CHECK_INT(map_uint(p, w->f.plen, WEIR_AGENT_K_MAX_FRAME), 256 * 1024);
 	CHECK_INT(map_uint(p, w->f.plen, WEIR_AGENT_K_MAX_IN_FLIGHT), 4096);
 	/* headers, body, response headers, done (the callbacks set) */
@@ -556,6 +557,15 @@ static void t_handshake(void)
 	w = fw_pair(&v);
 	fw_hello(w, 0, WEIR_AGENT_EV_REQUEST_BODY);
 	CHECK_INT(map_uint(w->f.payload, w->f.plen, WEIR_AGENT_K_EVENTS), 0x03);
+	fw_close(w);
+	srv_stop(&v);
+
+	/* no_shm: the capability is not taken */
+	cfg.no_shm = true;
+	srv_start(&v, &cfg);
+	w = fw_connect(&v);
+	fw_hello(w, WEIR_AGENT_CAP_SHM, WEIR_AGENT_EV_ALL);
+	CHECK_INT(map_uint(w->f.payload, w->f.plen, WEIR_AGENT_K_CAPABILITIES), 0);
 	fw_close(w);
 	srv_stop(&v);
 

@@ -312,14 +312,15 @@ static void test_render(void)
 	weir_metrics_agent_call(&m1, waf);
 	weir_metrics_agent_done(&m1, waf);
 	weir_metrics_agent_verdict(&m1, waf, 80000);
-	weir_metrics_agent_state(&m1, waf, 1, false);
+	weir_metrics_agent_state(&m1, waf, 1, 1, false);
+	weir_metrics_agent_shm_bytes(&m1, waf, 4096);
 	weir_metrics_agent_block(&m1, waf, rules, 3);
 	/* reactor 2: the same GET 200, and server 1 recovered after it failed */
 	weir_metrics_request(&m2, api, 1, 200, 1000000);
 	weir_metrics_server_ok(&m2, s1, 200);
 	weir_metrics_conn_open(&m2, WEIR_PEER_CLIENT);
 	weir_metrics_bytes_in(&m2, WEIR_PEER_CLIENT, 24);
-	weir_metrics_agent_state(&m2, waf, 1, true);
+	weir_metrics_agent_state(&m2, waf, 1, 0, true);
 
 	weir_metrics_accumulate(&sum, &srv, &m1);
 	weir_metrics_accumulate(&sum, &srv, &m2);
