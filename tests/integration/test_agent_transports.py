@@ -226,6 +226,67 @@ def check_agent_killed(e):
     h.eq(r.get("X-Request-Sha256"), h.sha256(body), e.kind + ": body after the restart")
 
 
+def check_reload(e):
+    """A reload that keeps the agents' address and connections keeps their
+    connections (no new handshake), even with other settings and routes
+    changed; requests through the agent during it all succeed; a reload that
+    changes `connections` connects anew and requests go on succeeding."""
+    import threading
+    before = e.weir.proc.stderr().count("connected to")
+    path = e.weir.config_path
+    with open(path) as f:
+        text = f.read()
+    stop_ev = threading.Event()
+    bad, ok = [], [0]
+
+    def load():
+        while not stop_ev.is_set():
+            try:
+                body = body_of(20000)
+                r = h.request(e.weir.port, "POST", "/buf/r", body=body, timeout=10)
+                if r.status != 200 or r.get("X-Request-Sha256") != h.sha256(body):
+                    bad.append(r.status)
+                else:
+                    ok[0] += 1
+            except Exception as ex:  # noqa: BLE001 - every failure counts
+                bad.append(repr(ex))
+
+    th = threading.Thread(target=load)
+    th.start()
+    try:
+        new = text.replace('timeout: 300ms', 'timeout: 400ms') + \
+            "  - {path_prefix: /extra/, upstream: app}\n"
+        with open(path, "w") as f:
+            f.write(new)
+        e.weir.proc.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while e.weir.proc.stderr().count("is live") < 1:
+            h.check(time.monotonic() < deadline and "reload refused" not in
+                    e.weir.proc.stderr(), "%s: reload 1: %s" % (e.kind, e.weir.proc.stderr()[-800:]))
+            time.sleep(0.05)
+        time.sleep(0.5)
+        h.status(h.request(e.weir.port, "GET", "/extra/x"), 200, e.kind + ": route of the reload")
+        h.eq(e.weir.proc.stderr().count("connected to"), before,
+             e.kind + ": agent connections after a reload that keeps the agents")
+        with open(path, "w") as f:
+            f.write(new.replace('timeout: 400ms', 'timeout: 400ms\n    connections: 2'))
+        e.weir.proc.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while e.weir.proc.stderr().count("is live") < 2:
+            h.check(time.monotonic() < deadline, e.kind + ": reload 2")
+            time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while e.weir.proc.stderr().count("connected to") < before + 2:
+            h.check(time.monotonic() < deadline, e.kind + ": the changed agent connected anew")
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        stop_ev.set()
+        th.join(30)
+    h.check(not bad, "%s: requests failed across reloads: %r" % (e.kind, bad[:5]))
+    h.check(ok[0] > 5, "%s: requests during the reloads: %d" % (e.kind, ok[0]))
+
+
 def run_kind(kind):
     def t(_env):
         e = start(kind)
@@ -233,6 +294,7 @@ def run_kind(kind):
             check_bodies(e)
             check_verdicts(e)
             check_transport(e)
+            check_reload(e)
             check_agent_killed(e)
             e.weir.check_alive(kind)
         finally:
