@@ -182,7 +182,7 @@ void weir__agents_fini(struct weir_reactor *r);
 /* Runtimes (one per agent per reactor, shared by the generations that
  * define the agent alike): new connects its links; keeps: whether a reload
  * from old to ca may keep the runtime and its connections (same name,
- * address, connections, events, max_in_flight; the other settings are read
+ * address, connections, events, max_in_flight, transport; the other settings are read
  * from rt->conf at use); retire: no generation uses it any more. */
 struct weir_agent_rt *weir__agent_rt_new(struct weir_reactor *r, const struct weir_conf_agent *ca);
 bool weir__agent_rt_keeps(const struct weir_conf_agent *old, const struct weir_conf_agent *ca);

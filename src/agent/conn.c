@@ -731,7 +731,7 @@ bool weir__agent_rt_keeps(const struct weir_conf_agent *old, const struct weir_c
 	return strcmp(old->name, ca->name) == 0 && old->addr.len == ca->addr.len &&
 	       memcmp(&old->addr.ss, &ca->addr.ss, ca->addr.len) == 0 &&
 	       old->connections == ca->connections && old->events == ca->events &&
-	       old->max_in_flight == ca->max_in_flight;
+	       old->max_in_flight == ca->max_in_flight && old->shm == ca->shm;
 }
 
 static void rt_stop(struct weir_agent_rt *rt)
