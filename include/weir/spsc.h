@@ -74,15 +74,23 @@ static inline int weir_ring_init(struct weir_ring *r, void *ctl, void *data, uin
 /* ---- producer ------------------------------------------------------------- */
 
 /* Loads and checks the consumer's index: it may only move forward, up to
- * what we published. */
-static inline int weir__ring_load_cons(struct weir_ring *r)
+ * what we published. mo: __ATOMIC_ACQUIRE, or __ATOMIC_SEQ_CST for the
+ * re-check after setting a flag (store flag; load index must be in the one
+ * total order of seq_cst operations, or both sides may read old values and
+ * a wake-up is lost: the spin model, tests/ring/ring.pml, shows it). */
+static inline int weir__ring_load_cons_mo(struct weir_ring *r, int mo)
 {
-	uint64_t c = __atomic_load_n(&r->ctl->cons, __ATOMIC_ACQUIRE);
+	uint64_t c = __atomic_load_n(&r->ctl->cons, mo);
 
 	if (c - r->peer > r->pub - r->peer)
 		return WEIR_RING_EBAD;
 	r->peer = c;
 	return 0;
+}
+
+static inline int weir__ring_load_cons(struct weir_ring *r)
+{
+	return weir__ring_load_cons_mo(r, __ATOMIC_ACQUIRE);
 }
 
 /* Room for a record of len payload bytes: a pointer to write them to, or
@@ -164,7 +172,7 @@ static inline uint64_t weir_ring_pending(const struct weir_ring *r)
 static inline int weir_ring_wait_prepare(struct weir_ring *r, uint32_t len)
 {
 	__atomic_store_n(&r->ctl->prod_waiting, 1u, __ATOMIC_SEQ_CST);
-	if (weir__ring_load_cons(r) != 0)
+	if (weir__ring_load_cons_mo(r, __ATOMIC_SEQ_CST) != 0)
 		return -1;
 	if (r->size - (r->pos - r->peer) >= (uint64_t)weir_ring_rec_size(len) * 2) {
 		__atomic_store_n(&r->ctl->prod_waiting, 0u, __ATOMIC_RELAXED);
@@ -181,15 +189,20 @@ static inline void weir_ring_wait_done(struct weir_ring *r)
 /* ---- consumer ------------------------------------------------------------- */
 
 /* Loads and checks the producer's index: forward only, at most size ahead
- * of what we consumed, 8-byte granular. */
-static inline int weir__ring_load_prod(struct weir_ring *r)
+ * of what we consumed, 8-byte granular. mo: as weir__ring_load_cons_mo. */
+static inline int weir__ring_load_prod_mo(struct weir_ring *r, int mo)
 {
-	uint64_t p = __atomic_load_n(&r->ctl->prod, __ATOMIC_ACQUIRE);
+	uint64_t p = __atomic_load_n(&r->ctl->prod, mo);
 
 	if (p - r->pos > r->size || ((p - r->pos) & (WEIR_RING_ALIGN - 1)) != 0)
 		return WEIR_RING_EBAD;
 	r->peer = p;
 	return 0;
+}
+
+static inline int weir__ring_load_prod(struct weir_ring *r)
+{
+	return weir__ring_load_prod_mo(r, __ATOMIC_ACQUIRE);
 }
 
 /* Copies the next record's payload to dst (cap bytes): its length (>= 0;
@@ -249,7 +262,7 @@ static inline int weir_ring_sleep_prepare(struct weir_ring *r)
 	__atomic_store_n(&r->ctl->cons_sleeping, 1u, __ATOMIC_SEQ_CST);
 	if (r->pos != r->peer)
 		goto busy;
-	if (weir__ring_load_prod(r) != 0)
+	if (weir__ring_load_prod_mo(r, __ATOMIC_SEQ_CST) != 0)
 		return -1;
 	if (r->pos != r->peer)
 		goto busy;

@@ -225,6 +225,9 @@ int weir__sdk_shm_flush_locked(struct weir__sdk_conn *c)
 	int ret = 0;
 
 	release_frame_locked(c);
+	/* woken after waiting for room: stop asking weir for wake-ups */
+	if (__atomic_load_n(&m->tx.ctl->prod_waiting, __ATOMIC_RELAXED) != 0)
+		weir_ring_wait_done(&m->tx);
 	while (c->out_len - pos >= WEIR_AGENT_HDR_SIZE) {
 		const unsigned char *p = (const unsigned char *)c->out + pos;
 		uint32_t len = ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
@@ -235,11 +238,13 @@ int weir__sdk_shm_flush_locked(struct weir__sdk_conn *c)
 			break;
 		err = weir_ring_write(&m->tx, p, len);
 		if (err == WEIR_RING_EAGAIN) {
-			if (weir_ring_wait_prepare(&m->tx, len) < 0)
+			int w = weir_ring_wait_prepare(&m->tx, len);
+
+			if (w < 0)
 				ret = -1;
-			else
-				continue;       /* 0: room after all */
-			break;
+			else if (w == 0)
+				continue;       /* room after all */
+			break;                  /* 1: weir's release wakes us */
 		}
 		if (err != 0) {
 			ret = -1;
