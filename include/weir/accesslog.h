@@ -49,6 +49,7 @@ struct weir_alog {
 	uint32_t woff;                  /* bytes of the written buffer done */
 	struct weir_timer timer;        /* flush_ms after the first line */
 	time_t tsec;                    /* second of the cached time text */
+	uint64_t wall_off;              /* CLOCK_REALTIME - the loop's CLOCK_MONOTONIC, ns */
 	char tjson[64];                 /* "2026-11-24T21:05:03" */
 	char tclf[64];                  /* "24/Nov/2026:21:05:03 +0000" */
 };

@@ -235,7 +235,6 @@ struct weir_server_pool {
  * is the newest such definition (timeouts and keepalive follow reloads). */
 struct weir_upstream_state {
 	const struct weir_conf_upstream *conf;
-	struct weir_reactor *r;
 	unsigned gens;                  /* rgens using it; 0: retired, pools closed */
 	unsigned conns;                 /* upstream connections alive */
 	unsigned rr;
@@ -361,7 +360,8 @@ static inline struct weir_rgen *weir__rgen_get(struct weir_reactor *r)
 	return r->cur;
 }
 void weir__rgen_put(struct weir_reactor *r, struct weir_rgen *rg);
-void weir__upstream_state_put(struct weir_reactor *r, struct weir_upstream_state *st);
+/* Frees st once no generation and no connection uses it. */
+void weir__upstream_state_put(struct weir_upstream_state *st);
 struct io_uring_sqe *weir__sqe(struct weir_reactor *r);
 void weir__sock_init(struct weir_reactor *r, struct weir_sock *s, int fd, uint8_t role,
 		     weir_timer_cb cb);

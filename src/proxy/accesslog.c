@@ -292,30 +292,42 @@ static void put_json_opt(struct out *o, const char *key, const char *s, size_t n
 		put_json_str(o, s, n);
 }
 
-static void clock_text(struct weir_alog *l, struct timespec *ts)
+/* Wall-clock time of a line from the loop's monotonic clock (no clock read
+ * per line): the realtime - monotonic offset is taken again, and the text
+ * redone, once per second of log time. Returns the milliseconds. */
+static unsigned clock_text(struct weir_alog *l, uint64_t now_ns)
 {
 	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	uint64_t wall = now_ns + l->wall_off;
+	struct timespec ts;
 	struct tm tm;
+	time_t sec;
 
-	clock_gettime(CLOCK_REALTIME, ts);
-	if (ts->tv_sec == l->tsec && l->tjson[0] != '\0')
-		return;
-	l->tsec = ts->tv_sec;
-	gmtime_r(&ts->tv_sec, &tm);
-	snprintf(l->tjson, sizeof(l->tjson), "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	snprintf(l->tclf, sizeof(l->tclf), "%02d/%s/%04d:%02d:%02d:%02d +0000", tm.tm_mday,
-		 mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if ((time_t)(wall / 1000000000u) != l->tsec || l->tjson[0] == '\0') {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		l->wall_off = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - now_ns;
+		wall = now_ns + l->wall_off;
+		sec = (time_t)(wall / 1000000000u);
+		l->tsec = sec;
+		gmtime_r(&sec, &tm);
+		snprintf(l->tjson, sizeof(l->tjson), "%04d-%02d-%02dT%02d:%02d:%02d",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec);
+		snprintf(l->tclf, sizeof(l->tclf), "%02d/%s/%04d:%02d:%02d:%02d +0000",
+			 tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec);
+	}
+	return (unsigned)(wall % 1000000000u / 1000000u);
 }
 
-static void format_json(struct weir_alog *l, struct out *o, const struct weir_alog_rec *q)
+static void format_json(struct weir_alog *l, struct out *o, const struct weir_alog_rec *q,
+			uint64_t now_ns)
 {
-	struct timespec ts;
+	unsigned ms = clock_text(l, now_ns);
 
-	clock_text(l, &ts);
-	putf(o, "{\"time\":\"%s.%03ldZ\",\"client\":\"%s:%u\",\"method\":", l->tjson,
-	     ts.tv_nsec / 1000000, q->client_ip, q->client_port);
+	putf(o, "{\"time\":\"%s.%03uZ\",\"client\":\"%s:%u\",\"method\":", l->tjson, ms,
+	     q->client_ip, q->client_port);
 	put_json_str(o, q->method.ptr, q->method.len);
 	puts_(o, ",\"target\":");
 	put_json_str(o, q->target.ptr, q->target.len);
@@ -340,11 +352,10 @@ static void format_json(struct weir_alog *l, struct out *o, const struct weir_al
 
 /* nginx's "combined": $remote_addr - $remote_user [$time_local] "$request"
  * $status $body_bytes_sent "$http_referer" "$http_user_agent" */
-static void format_combined(struct weir_alog *l, struct out *o, const struct weir_alog_rec *q)
+static void format_combined(struct weir_alog *l, struct out *o, const struct weir_alog_rec *q,
+			    uint64_t now_ns)
 {
-	struct timespec ts;
-
-	clock_text(l, &ts);
+	clock_text(l, now_ns);
 	putf(o, "%s - - [%s] \"", q->client_ip, l->tclf);
 	put_clf_str(o, q->method.ptr, q->method.len);
 	put(o, " ", 1);
@@ -425,9 +436,9 @@ void weir__alog_write(struct weir_reactor *r, const struct weir_alog_rec *q)
 	o.cap = l->cap[a] - l->len[a];
 	o.full = false;
 	if (l->format == WEIR_LOG_COMBINED)
-		format_combined(l, &o, q);
+		format_combined(l, &o, q, weir__now_ns(r));
 	else
-		format_json(l, &o, q);
+		format_json(l, &o, q, weir__now_ns(r));
 	if (o.full) {
 		weir_metrics_inc(&r->metrics.d.log_dropped);
 		return;

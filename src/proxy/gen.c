@@ -56,7 +56,6 @@ static struct weir_upstream_state *ups_new(struct weir_reactor *r,
 		return NULL;
 	}
 	st->conf = cu;
-	st->r = r;
 	st->rr = r->id;         /* spread reactors over the servers from the start */
 	st->mslot = (uint16_t)weir_metrics_slot(WEIR_MK_UPSTREAM, 0, cu->name);
 	for (unsigned j = 0; j < cu->nservers; j++)
@@ -65,33 +64,34 @@ static struct weir_upstream_state *ups_new(struct weir_reactor *r,
 	return st;
 }
 
-void weir__upstream_state_put(struct weir_reactor *r, struct weir_upstream_state *st)
+void weir__upstream_state_put(struct weir_upstream_state *st)
 {
-	(void)r;
 	if (st->gens == 0 && st->conns == 0)
 		ups_free(st);
 }
 
-static void ups_unuse(struct weir_reactor *r, struct weir_upstream_state *st)
+static void ups_unuse(struct weir_upstream_state *st)
 {
 	if (--st->gens != 0)
 		return;
 	/* retired: idle keep-alive connections go now; active ones close when
 	 * their exchange ends (up_finish does not pool them) */
 	weir__upstream_close_idle(st);
-	weir__upstream_state_put(r, st);
+	weir__upstream_state_put(st);
 }
 
 /* ---- reactor generations ------------------------------------------------ */
 
+/* Also frees a half-built rgen (arrays or entries still NULL; g NULL when
+ * the caller keeps its reference). */
 static void rgen_free(struct weir_reactor *r, struct weir_rgen *rg)
 {
 	const struct weir_conf *conf = rg->conf;
 
-	for (unsigned i = 0; i < conf->nupstreams; i++)
+	for (unsigned i = 0; rg->ups != NULL && i < conf->nupstreams; i++)
 		if (rg->ups[i] != NULL)
-			ups_unuse(r, rg->ups[i]);
-	for (unsigned i = 0; i < conf->nagents; i++)
+			ups_unuse(rg->ups[i]);
+	for (unsigned i = 0; rg->agents != NULL && i < conf->nagents; i++)
 		if (rg->agents[i] != NULL && --rg->agents[i]->gens == 0)
 			weir__agent_rt_retire(rg->agents[i]);
 	weir_free(rg->ups);
@@ -155,19 +155,8 @@ static struct weir_rgen *rgen_new(struct weir_reactor *r, struct weir_gen *g,
 	return rg;
 
 fail:
-	if (rg->ups != NULL && rg->agents != NULL && rg->route_mslot != NULL) {
-		rg->g = NULL;   /* the caller keeps its reference on failure */
-		for (unsigned i = 0; i < conf->nupstreams; i++)
-			if (rg->ups[i] != NULL)
-				ups_unuse(r, rg->ups[i]);
-		for (unsigned i = 0; i < conf->nagents; i++)
-			if (rg->agents[i] != NULL && --rg->agents[i]->gens == 0)
-				weir__agent_rt_retire(rg->agents[i]);
-	}
-	weir_free(rg->ups);
-	weir_free(rg->agents);
-	weir_free(rg->route_mslot);
-	weir_free(rg);
+	rg->g = NULL;           /* the caller keeps its reference on failure */
+	rgen_free(r, rg);
 	return NULL;
 }
 

@@ -436,6 +436,6 @@ void weir__upstream_free(struct weir_upconn *u)
 	weir_free(u);
 	if (st != NULL) {
 		st->conns--;
-		weir__upstream_state_put(st->r, st);
+		weir__upstream_state_put(st);
 	}
 }
