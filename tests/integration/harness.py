@@ -20,6 +20,7 @@ import atexit
 import hashlib
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -760,6 +761,31 @@ def body_sha(r, what):
 
 
 # --------------------------------------------------------------------------
+# metrics (the admin listener's /metrics)
+# --------------------------------------------------------------------------
+
+_SAMPLE = re.compile(r'^(weir_[a-z_]+)(\{[^}]*\})? ([0-9.e+]+)$')
+
+
+def metrics(admin_port):
+    """GET /metrics -> {(name, '{labels}' or ''): value}."""
+    r = request(admin_port, "GET", "/metrics")
+    if r.status != 200:
+        raise TestFailure("/metrics: status %d" % r.status)
+    out = {}
+    for line in r.body.decode().splitlines():
+        m = _SAMPLE.match(line)
+        if m:
+            out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+def agent_metric(admin_port, name, agent):
+    """One per-agent sample (0 when absent)."""
+    return metrics(admin_port).get((name, '{agent="%s"}' % agent), 0)
+
+
+# --------------------------------------------------------------------------
 # runner
 # --------------------------------------------------------------------------
 
@@ -782,12 +808,14 @@ def main(tests, setup=None, name=None):
         _cleanup()
         sys.exit(EXIT_FAIL)
     failed = []
+    skipped = 0
     for t in tests:
         t0 = time.monotonic()
         try:
             t(env)
         except Skip as e:
             print("skip %s: %s" % (t.__name__, e))
+            skipped += 1
             continue
         except Exception as e:
             failed.append(t.__name__)
@@ -804,6 +832,11 @@ def main(tests, setup=None, name=None):
         sys.stdout.flush()
         _cleanup()
         sys.exit(EXIT_FAIL)
+    if tests and skipped == len(tests):
+        print("SKIP %s: every test skipped" % name)
+        sys.stdout.flush()
+        _cleanup()
+        sys.exit(EXIT_SKIP)
     print("PASS %s" % name)
     sys.stdout.flush()
     _cleanup()

@@ -67,7 +67,9 @@ def setup():
     routes = ["{name: plain, path_prefix: /o/, upstream: app}"]
     routes += ["{name: %s, path_prefix: /%s/, upstream: app, agents: [%s]}" % (n, n, n)
                for n in agents]
-    e.weir = h.start_weir(ai.config(e.origin, agents, routes))
+    e.admin = h.free_port()
+    e.weir = h.start_weir(ai.config(e.origin, agents, routes,
+                                    top={"admin": "{address: 127.0.0.1:%d}" % e.admin}))
     e.port = e.weir.port
     for n in ("tc", "to", "tb", "brk", "pc", "po", "pg", "kc", "ko"):
         wait_agent_used(e, n, 5.0)
@@ -96,31 +98,39 @@ def timed(port, method, target, headers=(), **kw):
     return r, time.monotonic() - t0
 
 
+def timeouts(e, agent):
+    return h.agent_metric(e.admin, "weir_agent_timeouts_total", agent)
+
+
 def test_timeouts(e):
+    before = timeouts(e, "tc")
     r, dt = timed(e.port, "GET", "/tc/stall?size=5", [("X-Test-Id", "to-c")] +
                   ai.hdrs(action="stall"))
     h.status(r, 504, "stalled agent, failure closed: 504 (agent timeout)")
-    h.check(0.25 <= dt < 2.0, "504 after %.2fs; the agent timeout is 300ms" % dt)
+    h.check(dt >= 0.25, "504 after %.2fs; the agent timeout is 300ms" % dt)
+    h.eq(timeouts(e, "tc") - before, 1, "weir_agent_timeouts_total{agent=tc} after the 504")
     h.check(r.get("X-Origin-Conn") is None, "the 504 came from the origin")
     rec = e.main.wait_tag("to-c")
     h.eq((rec["closed"], rec["cancel_reason"]), ("cancel", 2), "CANCEL reason 2 (timeout)")
     wait_agent_used(e, "tc", 2)
+    before = timeouts(e, "to")
     r, dt = timed(e.port, "GET", "/to/stall?size=5", [("X-Test-Id", "to-o")] +
                   ai.hdrs(action="stall"))
     h.status(r, 200, "stalled agent, failure open: the request goes on")
     h.eq(len(r.body), 5, "origin body (open)")
     h.check(r.get("X-Origin-Conn") is not None, "failure open: not from the origin")
-    h.check(0.25 <= dt < 2.0, "open outcome after %.2fs; the agent timeout is 300ms" % dt)
+    h.check(dt >= 0.25, "open outcome after %.2fs; the agent timeout is 300ms" % dt)
+    h.eq(timeouts(e, "to") - before, 1, "weir_agent_timeouts_total{agent=to} (open)")
     rec = e.main.wait_tag("to-o")
     h.eq((rec["closed"], rec["cancel_reason"]), ("cancel", 2), "CANCEL reason 2 (open)")
     wait_agent_used(e, "to", 2)
     # an answer inside the timeout is used
-    r, dt = timed(e.port, "GET", "/tc/slow?size=1", [("X-Test-Id", "to-slow")] +
+    r, _ = timed(e.port, "GET", "/tc/slow?size=1", [("X-Test-Id", "to-slow")] +
                   ai.hdrs(action="block", status=429, delay_ms=100))
     h.status(r, 429, "verdict 100ms late, timeout 300ms: the verdict counts")
     # request_body phase: the agent stalls after the whole body
     before = e.origin.stats()["requests"]
-    r, dt = timed(e.port, "POST", "/tb/stall", [("X-Test-Id", "to-body")] +
+    r, _ = timed(e.port, "POST", "/tb/stall", [("X-Test-Id", "to-body")] +
                   ai.hdrs(action="stall"), body=h.rand_bytes(200000))
     h.status(r, 504, "agent stalls after the body (buffer mode): 504")
     h.eq(e.origin.stats()["requests"] - before - 1, 0, "origin requests for a body-phase 504")
@@ -128,7 +138,7 @@ def test_timeouts(e):
     h.eq((rec["body_bytes"], rec["cancel_reason"]), (200000, 2),
          "agent got the whole body, then CANCEL 2")
     # a late verdict after the CANCEL is ignored by weir (crossing is legal)
-    r, dt = timed(e.port, "GET", "/tc/late?size=1", [("X-Test-Id", "to-late")] +
+    r, _ = timed(e.port, "GET", "/tc/late?size=1", [("X-Test-Id", "to-late")] +
                   ai.hdrs(action="allow", delay_ms=400))
     h.status(r, 504, "verdict after the timeout: 504 stands")
     wait_agent_used(e, "tc", 2, "after a late verdict")
@@ -136,12 +146,12 @@ def test_timeouts(e):
 
 
 def test_response_phase_timeouts(e):
-    r, dt = timed(e.port, "GET", "/rtc/x?size=10", [("X-Test-Id", "rt-c")] +
+    r, _ = timed(e.port, "GET", "/rtc/x?size=10", [("X-Test-Id", "rt-c")] +
                   ai.hdrs(response_action="stall"))
     h.status(r, 504, "response-phase verdict never comes, failure closed")
     rec = e.resp.wait_tag("rt-c")
     h.eq(rec["cancel_reason"], 2, "CANCEL reason 2 after the response-phase timeout")
-    r, dt = timed(e.port, "GET", "/rto/x?size=10", [("X-Test-Id", "rt-o")] +
+    r, _ = timed(e.port, "GET", "/rto/x?size=10", [("X-Test-Id", "rt-o")] +
                   ai.hdrs(response_action="stall"))
     h.status(r, 200, "response-phase verdict never comes, failure open: the response goes on")
     h.eq(len(r.body), 10, "origin body (open, response phase)")
@@ -175,20 +185,20 @@ def test_max_in_flight(e):
 
 def test_circuit_breaker(e):
     for i in range(5):
-        r, dt = timed(e.port, "GET", "/brk/stall%d" % i, [("X-Test-Id", "brk-%d" % i)] +
+        r, _ = timed(e.port, "GET", "/brk/stall%d" % i, [("X-Test-Id", "brk-%d" % i)] +
                       ai.hdrs(action="stall"))
         h.status(r, 504, "timeout %d of 5" % (i + 1))
-    r, dt = timed(e.port, "GET", "/brk/open?size=1", [("X-Test-Id", "brk-open")])
+    r, _ = timed(e.port, "GET", "/brk/open?size=1", [("X-Test-Id", "brk-open")])
     h.status(r, (503, 504), "breaker open: the failure outcome without asking the agent")
     print("    (breaker open: %d)" % r.status)
     time.sleep(0.3)
     h.eq(e.main.by_tag("brk-open", "open"), [], "a request was sent to the agent while the "
          "breaker was open")
     time.sleep(1.0)
-    r, dt = timed(e.port, "GET", "/brk/probe?size=1", [("X-Test-Id", "brk-probe")])
+    r, _ = timed(e.port, "GET", "/brk/probe?size=1", [("X-Test-Id", "brk-probe")])
     h.status(r, 200, "after one second: the probe goes to the agent")
     h.check(r.get("X-Agent-Seen"), "probe not answered by the agent")
-    r, dt = timed(e.port, "GET", "/brk/after?size=1", [("X-Test-Id", "brk-after")])
+    r, _ = timed(e.port, "GET", "/brk/after?size=1", [("X-Test-Id", "brk-after")])
     h.status(r, 200, "breaker closed by the probe")
     h.check(r.get("X-Agent-Seen"), "request after the probe not seen by the agent")
 
@@ -224,24 +234,22 @@ def _break_one(e, route, action, outcome):
     conn = opens[0]["conn"]
     errlen = len(e.weir.proc.stderr())
     tag = "%s-%s" % (route, action)
-    t0 = time.monotonic()
+    tmo_before = timeouts(e, route)
     try:
         r = h.request(e.port, "GET", "/%s/bad?size=3" % route, timeout=10,
                       headers=[("X-Test-Id", tag)] + ai.hdrs(action=action))
     except h.TestFailure as ex:
         raise h.TestFailure("%s on /%s/: %s" % (action, route, ex))
-    dt = time.monotonic() - t0
     for t in ts:
         t.join(10)
     what = "agent sends %s (failure %s)" % (action, "closed" if outcome == 503 else "open")
     h.status(r, outcome, what)
-    h.check(dt < 1.5, "%s: answered after %.2fs: not at once (the timeout is 3s)" % (what, dt))
     for t in held:
         res = out.get(t)
         h.check(isinstance(res, tuple), "%s: held request %s: %r" % (what, t, res))
         h.eq(res[0], outcome, "%s: a request held on the same connection" % what)
-        h.check(res[1] - t0 < 1.5, "%s: held request answered %.2fs after the error" %
-                (what, res[1] - t0))
+    # answered because the connection was dropped, not by the 3 s timeout
+    h.eq(timeouts(e, route) - tmo_before, 0, "%s: agent timeouts counted" % what)
     # the agent's connection was closed by weir (or by the agent itself)
     e.main.wait(lambda x: x.get("conn") == conn, 3, "conn_close",
                 "conn_close of connection %d after %s" % (conn, action))
@@ -272,7 +280,7 @@ def test_protocol_errors_open(e):
 def test_handshake_failures(e):
     time.sleep(1.5)     # weir gives a silent agent 1 s, then retries
     for mode, a in e.hello.items():
-        r, dt = timed(e.port, "GET", "/h-%s/x?size=1" % mode, [("X-Test-Id", "hs-" + mode)])
+        r, _ = timed(e.port, "GET", "/h-%s/x?size=1" % mode, [("X-Test-Id", "hs-" + mode)])
         h.status(r, 503, "agent whose handshake fails (%s): 503 agent unavailable" % mode)
         h.eq(a.by_tag("hs-" + mode), [], "a request sent after a failed handshake (%s)" % mode)
         closes = a.records("conn_close")
@@ -286,10 +294,8 @@ def test_handshake_failures(e):
 
 
 def test_ping(e):
-    time.sleep(0.6)
-    pings = [p for p in e.main.records("ping")]
-    h.check(len(pings) >= 2, "no PINGs on an idle connection with ping_interval 100ms: %r" %
-            pings)
+    # PINGs on an idle connection with ping_interval 100ms
+    e.main.wait_count("ping", 2, 3)
     wait_agent_used(e, "pg", 1, "after pings")
     # no PONG: weir closes the connection after max(timeout x 10, 1 s) and reconnects
     c = e.nopong.wait(lambda x: True, 4, "conn_close", "conn_close of the agent without PONG")
@@ -355,12 +361,11 @@ def test_kill_with_200_in_flight(e):
                          daemon=True)
     t.start()
     e.kill.wait_count("open", 2 * n, 10, pred=lambda r: (r.get("tag") or "").startswith("kill-"))
-    t_kill = time.monotonic()
+    tmo_before = timeouts(e, "kc") + timeouts(e, "ko")
     e.kill.kill()
     t.join(25)
     results = res.get("r")
     h.check(results is not None, "the 200 requests did not finish")
-    late = []
     for k, r in enumerate(results):
         route = "kc" if k < n else "ko"
         want = 503 if route == "kc" else 200
@@ -368,16 +373,16 @@ def test_kill_with_200_in_flight(e):
         h.eq(r.status, want, "request %d on /%s/ after the agent was killed" % (k, route))
         if route == "ko":
             h.check(r.get("X-Origin-Conn") is not None, "failure open: not from the origin")
-        if r.t_abs - t_kill > 2.0:
-            late.append((k, round(r.t_abs - t_kill, 2)))
-    h.eq(late, [], "requests answered later than the 2 s agent timeout after the kill")
+    # answered because the connection was lost, not by the 2 s agent timeout
+    h.eq(timeouts(e, "kc") + timeouts(e, "ko") - tmo_before, 0,
+         "agent timeouts counted for the requests held when the agent was killed")
     # weir keeps serving
     e.weir.check_alive("agent killed")
     r = h.request(e.port, "GET", "/o/x?size=3")
     h.status(r, 200, "plain route while the agent is down")
-    r, dt = timed(e.port, "GET", "/kc/down?size=1")
+    r, _ = timed(e.port, "GET", "/kc/down?size=1")
     h.status(r, 503, "closed route while the agent is down: 503")
-    r, dt = timed(e.port, "GET", "/ko/down?size=1")
+    r, _ = timed(e.port, "GET", "/ko/down?size=1")
     h.status(r, 200, "open route while the agent is down")
     time.sleep(1.0)     # let weir's reconnect back-off reach its ceiling
     # restart: used again within 1 s of listening

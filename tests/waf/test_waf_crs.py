@@ -65,6 +65,7 @@ def test_malicious(e):
     n = 0
     classes = set()
     before_blocks = sum(rule_blocks(e).values())
+    before_verdicts = h.agent_metric(e.admin, "weir_agent_blocks_total", "waf")
     for line, cls, places, payload in cases:
         for where in places:
             n += 1
@@ -99,7 +100,9 @@ def test_malicious(e):
             (len(failures), n, "\n  ".join(failures)))
     h.eq(classes, {"sqli", "xss", "lfi", "rce", "php", "scanner", "protocol"},
          "attack classes blocked")
-    # weir counted the rule ids the verdicts carried
+    # weir counted every block verdict, and the rule ids they carried
+    h.eq(h.agent_metric(e.admin, "weir_agent_blocks_total", "waf") - before_verdicts, n,
+         "weir_agent_blocks_total{agent=waf} after %d blocked attacks" % n)
     blocks = rule_blocks(e)
     h.check(sum(blocks.values()) > before_blocks + n,
             "weir_agent_rule_blocks_total: %d -> %d for %d blocks" %
