@@ -21,6 +21,7 @@ static const char last_chunk[] = "0\r\n\r\n";
 static const char crlf[] = "\r\n";
 
 static void client_process(struct weir_client *c);
+static void head_error_exchange(struct weir_client *c);
 
 static inline struct weir_reactor *R(struct weir_client *c)
 {
@@ -52,9 +53,9 @@ static void log_capture(struct weir_client *c, const struct weir_h1_request *req
 	for (size_t i = 0; i < req->nheaders; i++) {
 		const struct weir_h1_header *h = &req->headers[i];
 
-		if (h->name.len == 10 && strncasecmp(h->name.ptr, "user-agent", 10) == 0)
+		if (WEIR_SLICE_IEQ(h->name, "user-agent"))
 			f[3] = h->value;
-		else if (h->name.len == 7 && strncasecmp(h->name.ptr, "referer", 7) == 0)
+		else if (WEIR_SLICE_IEQ(h->name, "referer"))
 			f[4] = h->value;
 	}
 	for (unsigned i = 0; i < 5; i++)
@@ -116,6 +117,22 @@ static void log_request(struct weir_client *c, uint64_t dur_ns)
 		q.id = (weir_slice_t){ id, n > 0 ? (size_t)n : 0 };
 	}
 	weir__alog_write(r, &q);
+}
+
+/* A head that never parsed (400, 408, 431): still one request in the
+ * metrics and the access log, without a method, target or route. */
+static void head_error_exchange(struct weir_client *c)
+{
+	c->method = WEIR_M_OTHER;
+	c->req_done = true;
+	c->route = NULL;
+	c->t0_ns = weir__now_ns(R(c));
+	c->in_exchange = true;
+	c->resp_bytes = 0;
+	c->req_bytes = 0;
+	c->up_addr = NULL;
+	for (unsigned i = 0; i < 5; i++)
+		c->lg_len[i] = LG_ABSENT;
 }
 
 /* One request in the metrics (and the access log): at the end of its
@@ -613,23 +630,16 @@ static void client_process(struct weir_client *c)
 			}
 			ret = weir_h1_parse_request(p, n, &r->req);
 			if (ret == WEIR_H1_NEED_MORE) {
-				if (c->eof)
+				if (c->eof) {
 					client_close(c);
-				else if (c->s.in.bytes >= WEIR_HEADBUF_MAX)
+				} else if (c->s.in.bytes >= WEIR_HEADBUF_MAX) {
+					head_error_exchange(c);
 					local_error(c, 431, "header block too large");
+				}
 				return;
 			}
 			if (ret < 0) {
-				c->method = WEIR_M_OTHER;
-				c->req_done = true;
-				c->route = NULL;
-				c->t0_ns = weir__now_ns(R(c));
-				c->in_exchange = true;
-				c->resp_bytes = 0;
-				c->req_bytes = 0;
-				c->up_addr = NULL;
-				for (unsigned i = 0; i < 5; i++)
-					c->lg_len[i] = LG_ABSENT;
+				head_error_exchange(c);
 				local_error(c, r->req.error ? r->req.error : 400, r->req.reason);
 				return;
 			}
@@ -660,8 +670,7 @@ static void client_timer(struct weir_timer *t)
 	switch (c->state) {
 	case WEIR_C_HEAD:
 		if (c->head_started && c->s.out.bytes == 0) {
-			c->method = WEIR_M_OTHER;
-			c->req_done = true;
+			head_error_exchange(c);
 			local_error(c, 408, "request head not received in time");
 			return;
 		}

@@ -456,20 +456,6 @@ static void on_wake(struct weir_reactor *r)
 
 /* ---- loop --------------------------------------------------------------- */
 
-/* Upstream health for /health: a connect that completed tells whether the
- * server takes connections (timeouts are counted where they fire). */
-static void upstream_connect_outcome(struct weir_reactor *r, struct weir_upconn *u, int res)
-{
-	uint64_t now = weir__now(r);
-
-	if (res == 0)
-		weir_metrics_server_ok(&r->metrics, u->st->srv_mslot[u->srv], now);
-	else if (res != -ECANCELED)
-		weir_metrics_upstream_failure(&r->metrics, u->st->mslot, u->st->srv_mslot[u->srv],
-					      res == -ETIMEDOUT ? WEIR_UPF_CONNECT_TIMEOUT
-								: WEIR_UPF_CONNECT, now);
-}
-
 /* Once per loop iteration: io_uring figures for the admin thread. */
 static void loop_metrics(struct weir_reactor *r, unsigned ncqe)
 {
@@ -597,10 +583,8 @@ static void dispatch(struct weir_reactor *r, struct io_uring_cqe *cqe)
 		if (s->role == WEIR_SOCK_AGENT) {
 			weir__agentconn_on_connect(s, cqe->res);
 		} else {
-			struct weir_upconn *u = weir_container_of(s, struct weir_upconn, s);
-
-			upstream_connect_outcome(r, u, cqe->res);
-			weir__upstream_on_connect(u, cqe->res);
+			weir__upstream_on_connect(weir_container_of(s, struct weir_upconn, s),
+						  cqe->res);
 		}
 		break;
 	default:
@@ -706,6 +690,7 @@ static int reactor_init(struct weir_reactor *r)
 	int ret;
 
 	weir_alloc_thread_init();
+	r->alog.fd = r->alog.old_fd = -1;      /* a failed start must not close fd 0 */
 	if (r->cpu >= 0) {
 		cpu_set_t set;
 

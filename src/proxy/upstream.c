@@ -110,8 +110,7 @@ static void up_timer(struct weir_timer *t)
 		up_close(u);
 		return;
 	}
-	if (u->state != WEIR_U_CONNECTING)     /* connect timeouts: counted by the reactor */
-		fail_metric(u, WEIR_UPF_TIMEOUT);
+	fail_metric(u, u->state == WEIR_U_CONNECTING ? WEIR_UPF_CONNECT_TIMEOUT : WEIR_UPF_TIMEOUT);
 	up_fail(u, 504, false);
 }
 
@@ -185,6 +184,12 @@ void weir__upstream_kick(struct weir_upconn *u)
 void weir__upstream_on_connect(struct weir_upconn *u, int res)
 {
 	WEIR_TRACE2(upstream_connected, u, res);
+	/* /health: a completed connect tells whether the server takes
+	 * connections (weir's own connect_timeout is counted in up_timer) */
+	if (res == 0)
+		weir_metrics_server_ok(&R(u)->metrics, u->st->srv_mslot[u->srv], weir__now(R(u)));
+	else
+		fail_metric(u, res == -ETIMEDOUT ? WEIR_UPF_CONNECT_TIMEOUT : WEIR_UPF_CONNECT);
 	if (res < 0) {
 		up_fail(u, res == -ETIMEDOUT ? 504 : 502, true);
 		return;
