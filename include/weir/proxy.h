@@ -352,7 +352,8 @@ void weir_reactor_reopen_logs(struct weir_reactor *r);
 
 /* gen.c: the reactor side of generations */
 int weir__rgen_start(struct weir_reactor *r, struct weir_gen *g);
-void weir__rgen_swap(struct weir_reactor *r, struct weir_gen *g);
+/* 0, or -ENOMEM: still on the old generation (g's reference dropped). */
+int weir__rgen_swap(struct weir_reactor *r, struct weir_gen *g);
 void weir__rgen_fini(struct weir_reactor *r);
 static inline struct weir_rgen *weir__rgen_get(struct weir_reactor *r)
 {

@@ -94,6 +94,8 @@ void weir__alog_on_write(struct weir_reactor *r, int res)
 	struct weir_alog *l = &r->alog;
 	unsigned w = l->active ^ 1u;
 
+	if (res == 0)
+		res = -EIO;     /* no progress: do not resubmit forever */
 	if (res < 0 && res != -EINTR && res != -EAGAIN) {
 		if (!l->error_logged)
 			fprintf(stderr, "weir: reactor %u: access log %s: write: %s (lines dropped "
@@ -373,7 +375,7 @@ static void format_combined(struct weir_alog *l, struct out *o, const struct wei
 	put(o, "\"\n", 2);
 }
 
-/* Room for a line of up to `need` bytes in the active buffer, or NULL. */
+/* Whether the active buffer has (or can grow to have) room for `need` bytes. */
 static bool room(struct weir_reactor *r, size_t need)
 {
 	struct weir_alog *l = &r->alog;

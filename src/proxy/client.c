@@ -924,14 +924,16 @@ void weir__client_response_end(struct weir_client *c)
 
 void weir__client_upstream_failed(struct weir_client *c, int status, bool retry_ok)
 {
+	bool retry;
+
 	c->u = NULL;
 	if (c->s.closed)
 		return;
-	if (c->ar != NULL && !(retry_ok && !c->retried && c->up_head != NULL &&
-			       !c->body_streamed && !c->resp_started))
+	retry = retry_ok && !c->retried && c->up_head != NULL && !c->body_streamed &&
+		!c->resp_started;
+	if (c->ar != NULL && !retry)
 		weir__agents_end(c, WEIR_AGENT_CANCEL_UPSTREAM);
-	if (retry_ok && !c->retried && c->up_head != NULL && !c->body_streamed &&
-	    !c->resp_started) {
+	if (retry) {
 		char *head = c->up_head;
 
 		c->retried = true;

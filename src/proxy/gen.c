@@ -205,7 +205,7 @@ void weir__rgen_fini(struct weir_reactor *r)
 	r->cur = NULL;
 }
 
-void weir__rgen_swap(struct weir_reactor *r, struct weir_gen *g)
+int weir__rgen_swap(struct weir_reactor *r, struct weir_gen *g)
 {
 	struct weir_rgen *rg, *old = r->cur, **pp;
 
@@ -214,7 +214,7 @@ void weir__rgen_swap(struct weir_reactor *r, struct weir_gen *g)
 		fprintf(stderr, "weir: reactor %u: reload: out of memory, staying on "
 				"configuration %" PRIu64 "\n", r->id, old->g->id);
 		weir_gen_put(g);
-		return;
+		return -ENOMEM;
 	}
 	r->cur = rg;
 	r->conf = rg->conf;
@@ -223,4 +223,5 @@ void weir__rgen_swap(struct weir_reactor *r, struct weir_gen *g)
 		;
 	*pp = old;
 	drain_retired(r);
+	return 0;
 }

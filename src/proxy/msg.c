@@ -18,8 +18,7 @@ struct wbuf {
 static inline void put(struct wbuf *b, const char *s, size_t n)
 {
 	WEIR_BUG_ON(b->len + n > b->cap);
-	if (n != 0)     /* s may be NULL then (a return: route without a body) */
-		memcpy(b->p + b->len, s, n);
+	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
 
@@ -312,7 +311,7 @@ char *weir__build_local(int status, const struct weir_conf_header *hdrs, unsigne
 	if (close)
 		PUT_LIT(&b, "Connection: close\r\n");
 	PUT_LIT(&b, "\r\n");
-	if (!bodyless && !is_head)
+	if (!bodyless && !is_head && body_len != 0)    /* body: NULL for a return: without one */
 		put(&b, body, body_len);
 	*len = (uint32_t)b.len;
 	return b.p;

@@ -245,12 +245,17 @@ static void arm_accept(struct weir_reactor *r, int fd)
 	io_uring_sqe_set_data64(sqe, ((uint64_t)(unsigned)fd << 3) | WEIR_OP_ACCEPT);
 }
 
-static bool listening_on(const struct weir_reactor *r, int fd)
+static bool fd_in(const int *fds, unsigned n, int fd)
 {
-	for (unsigned i = 0; i < r->nlisten; i++)
-		if (r->listen_fds[i] == fd)
+	for (unsigned i = 0; i < n; i++)
+		if (fds[i] == fd)
 			return true;
 	return false;
+}
+
+static bool listening_on(const struct weir_reactor *r, int fd)
+{
+	return fd_in(r->listen_fds, r->nlisten, fd);
 }
 
 /* A connection over max_connections (or accepted while stopping): a short
@@ -385,9 +390,47 @@ void weir_reactor_reopen_logs(struct weir_reactor *r)
 }
 
 /* The safe point of a reload: between two completions, on this thread. */
+/* Closes the fds of fds[0..n) this reactor does not listen on. */
+static void drop_new_fds(struct weir_reactor *r, int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!listening_on(r, fds[i]))
+			close(fds[i]);
+	free(fds);
+}
+
+/* Listens on fds[0..n) from now on: stops (cancel, then close) the
+ * listeners not in it, arms the new ones; takes fds. */
+static void swap_listeners(struct weir_reactor *r, int *fds, unsigned n)
+{
+	unsigned cancelled = 0;
+
+	for (unsigned i = 0; i < r->nlisten; i++) {
+		if (!fd_in(fds, n, r->listen_fds[i])) {
+			struct io_uring_sqe *sqe = weir__sqe(r);
+
+			io_uring_prep_cancel_fd(sqe, r->listen_fds[i], IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, 0);
+			cancelled++;
+		}
+	}
+	if (cancelled != 0)     /* the cancels reach the kernel before the closes */
+		count_submit(r, io_uring_submit(&r->ring));
+	for (unsigned i = 0; i < r->nlisten; i++)
+		if (!fd_in(fds, n, r->listen_fds[i]))
+			close(r->listen_fds[i]);
+	for (unsigned j = 0; j < n; j++)
+		if (!listening_on(r, fds[j]))
+			arm_accept(r, fds[j]);
+	free(r->listen_fds);
+	r->listen_fds = fds;
+	r->nlisten = n;
+}
+
 static void reload(struct weir_reactor *r)
 {
 	struct weir_gen *g = __atomic_exchange_n(&r->pending, NULL, __ATOMIC_ACQUIRE);
+	const struct weir_conf *old = r->conf;  /* main holds it until all swapped */
 	int *fds = r->pending_fds;
 	unsigned n = r->pending_nlisten;
 
@@ -395,47 +438,13 @@ static void reload(struct weir_reactor *r)
 		return;
 	r->pending_fds = NULL;
 	if (r->stopping) {
-		for (unsigned i = 0; i < n; i++)
-			if (!listening_on(r, fds[i]))
-				close(fds[i]);
-		free(fds);
+		drop_new_fds(r, fds, n);
 		weir_gen_put(g);
+	} else if (weir__rgen_swap(r, g) != 0) {
+		drop_new_fds(r, fds, n);        /* not applied: listeners stay */
 	} else {
-		uint64_t before = r->cur->g->id;
-		const struct weir_conf *old = r->conf;
-
-		weir__rgen_swap(r, g);
-		if (r->cur->g->id != before)
-			weir__alog_conf_changed(r, old); /* main holds old until all swapped */
-		if (r->cur->g->id == before) {
-			/* not applied: keep the listeners as they are */
-			for (unsigned i = 0; i < n; i++)
-				if (!listening_on(r, fds[i]))
-					close(fds[i]);
-			free(fds);
-		} else {
-			for (unsigned i = 0; i < r->nlisten; i++) {
-				bool kept = false;
-
-				for (unsigned j = 0; j < n && !kept; j++)
-					kept = fds[j] == r->listen_fds[i];
-				if (!kept) {
-					struct io_uring_sqe *sqe = weir__sqe(r);
-
-					io_uring_prep_cancel_fd(sqe, r->listen_fds[i],
-								IORING_ASYNC_CANCEL_ALL);
-					io_uring_sqe_set_data64(sqe, 0);
-					count_submit(r, io_uring_submit(&r->ring));
-					close(r->listen_fds[i]);
-				}
-			}
-			for (unsigned j = 0; j < n; j++)
-				if (!listening_on(r, fds[j]))
-					arm_accept(r, fds[j]);
-			free(r->listen_fds);
-			r->listen_fds = fds;
-			r->nlisten = n;
-		}
+		weir__alog_conf_changed(r, old);
+		swap_listeners(r, fds, n);
 	}
 	__atomic_add_fetch(&r->reload_acks, 1, __ATOMIC_RELEASE);
 }
