@@ -368,6 +368,8 @@ void weir__sock_init(struct weir_reactor *r, struct weir_sock *s, int fd, uint8_
 		     weir_timer_cb cb);
 void weir__sock_arm_recv(struct weir_sock *s);
 void weir__sock_pause(struct weir_sock *s);
+/* Receives go to buffer group `group` (0: the main pool) from now on. */
+void weir__sock_rx_group(struct weir_sock *s, uint8_t group);
 void weir__sock_resume(struct weir_sock *s);
 void weir__sock_flush(struct weir_sock *s);
 void weir__sock_close(struct weir_sock *s);

@@ -46,6 +46,8 @@ void weir__agent_log(const struct weir_agent_rt *rt, const char *fmt, ...);
 /* conn.c */
 int weir__ac_open_id(struct weir_agentconn *ac, struct weir_aitem *it);
 void weir__ac_close_id(struct weir_aitem *it);
+/* Queues frame (weir_malloc'ed, len bytes) for the agent and takes it in
+ * every case, also when it fails (-1: out of memory, connection closed). */
 int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len);
 /* Frames queued for the agent leave at the end of the loop iteration, so
  * that the frames of many requests (and the head and body of one) share a

@@ -103,11 +103,12 @@ int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len)
 		weir__shm_send(ac, frame, len);
 		return 0;
 	}
-	if (ac->s.closed || weir_outq_push_owned(&ac->s.out, frame, frame, len) != 0) {
-		if (ac->s.closed)
-			weir_free(frame);
+	if (ac->s.closed) {
+		weir_free(frame);
 		return -1;
 	}
+	if (weir_outq_push_owned(&ac->s.out, frame, frame, len) != 0)
+		return -1;      /* it freed the frame */
 	weir__ac_mark(ac);
 	return 0;
 }

@@ -73,8 +73,7 @@ static void send_cancel(struct weir_aitem *it, unsigned reason)
 	if (!it->open)
 		return;
 	f = weir_agent_enc_cancel(it->id, reason, &len);
-	if (weir__ac_send(it->conn, f, len) != 0)
-		weir_free(f);
+	weir__ac_send(it->conn, f, len);
 }
 
 /* Closes the item's id (CANCEL first when reason != 0). */
@@ -622,10 +621,8 @@ int weir__agents_begin(struct weir_client *c, const struct weir_h1_request *req)
 			ar->hold_limit = WEIR_MAX(ar->hold_limit, rt->conf->max_body);
 		}
 		f = weir_agent_enc_request_headers(it->id, &ri, &len);
-		if (weir__ac_send(ac, f, len) != 0) {
-			weir_free(f);
+		if (weir__ac_send(ac, f, len) != 0)
 			return -1;
-		}
 		WEIR_TRACE4(agent_event_sent, c, rt->mslot, WEIR_AGENT_REQUEST_HEADERS, it->id);
 		item_timer_update(it, true);
 	}
@@ -721,7 +718,6 @@ int weir__agents_response_head(struct weir_client *c, const struct weir_h1_respo
 				continue;
 			f = weir_agent_enc_response_headers(it->id, res, &len);
 			if (weir__ac_send(it->conn, f, len) != 0) {
-				weir_free(f);
 				weir__item_fail(it, 503, 0);
 				if (c->ar != ar || c->s.closed)
 					return WEIR_AG_ANSWERED;
@@ -794,6 +790,9 @@ void weir__agents_end(struct weir_client *c, unsigned cancel_reason)
 	if (ar == NULL)
 		return;
 	c->ar = NULL;
+	/* the next request (another route, maybe) is not received into memory
+	 * an agent maps: back to the main pool */
+	weir__sock_rx_group(&c->s, 0);
 	for (unsigned i = 0; i < ar->n; i++) {
 		struct weir_aitem *it = &ar->items[i];
 		bool pending = it->rq == WEIR_AI_PENDING || it->rs == WEIR_AI_PENDING;
@@ -810,8 +809,7 @@ void weir__agents_end(struct weir_client *c, unsigned cancel_reason)
 						c->resp_bytes,
 						(weir__now(c->s.r) - ar->t0_ms) * 1000u, &len);
 
-					if (weir__ac_send(it->conn, f, len) != 0)
-						weir_free(f);
+					weir__ac_send(it->conn, f, len);
 				}
 				item_close(it, 0);
 			}

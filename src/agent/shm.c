@@ -462,19 +462,8 @@ void weir__shm_flush(struct weir_agentconn *ac)
 
 void weir__shm_client_rx(struct weir_agentconn *ac, struct weir_sock *client)
 {
-	uint8_t g = (uint8_t)ac->rt->arena.group;
-
-	if (!ac->shm_on || client->rx_group == g || client->closed)
-		return;
-	client->rx_group = g;
-	if (client->recv_armed) {
-		/* the receive in flight uses the main pool: cancel it, its
-		 * -ECANCELED completion re-arms on the arena (reactor.c) */
-		struct io_uring_sqe *sqe = weir__sqe(client->r);
-
-		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)client | WEIR_OP_RECV, 0);
-		io_uring_sqe_set_data64(sqe, 0);
-	}
+	if (ac->shm_on)
+		weir__sock_rx_group(client, (uint8_t)ac->rt->arena.group);
 }
 
 /* ---- agent -> weir -------------------------------------------------------- */

@@ -80,6 +80,21 @@ void weir__sock_arm_recv(struct weir_sock *s)
 	s->ops++;
 }
 
+void weir__sock_rx_group(struct weir_sock *s, uint8_t group)
+{
+	if (s->rx_group == group || s->closed)
+		return;
+	s->rx_group = group;
+	if (s->recv_armed && s->armed_group != group) {
+		/* the receive in flight takes buffers of the other group:
+		 * cancel it; its -ECANCELED completion re-arms on this one */
+		struct io_uring_sqe *sqe = weir__sqe(s->r);
+
+		io_uring_prep_cancel64(sqe, tag(s, WEIR_OP_RECV), 0);
+		io_uring_sqe_set_data64(sqe, 0);
+	}
+}
+
 void weir__sock_pause(struct weir_sock *s)
 {
 	struct io_uring_sqe *sqe;
