@@ -398,7 +398,7 @@ int weir_agent_decode_verdict(const char *p, size_t n, struct weir_agent_verdict
 			v->has_replace = true;
 			break;
 		case WEIR_AGENT_K_REASON:
-			if (get_str(&cur, &v->reason) != 0 || v->reason.len > 1024) {
+			if (get_str(&cur, &v->reason) != 0 || v->reason.len > WEIR_AGENT_MAX_REASON) {
 				*why = "VERDICT: reason is not a string of at most 1024 bytes";
 				return -1;
 			}

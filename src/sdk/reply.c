@@ -197,6 +197,8 @@ static int add_audit(struct weir_agent_reply *r, unsigned list, const char *s, u
 		return -EINVAL;
 	if (!num && strlen(s) > WEIR_AGENT_MAX_NAME)
 		return -E2BIG;
+	if (!num && !is_value(s))       /* weir refuses the verdict otherwise */
+		return -EINVAL;
 	if (r->count[list] >= WEIR_AGENT_MAX_AUDIT)
 		return -E2BIG;
 	it = item_new(r, list, WEIR_AGENT_MAX_AUDIT);
@@ -350,6 +352,8 @@ int weir_agent_reply_reason(struct weir_agent_reply *r, const char *reason)
 
 	if (reason == NULL)
 		return -EINVAL;
+	if (strlen(reason) > WEIR_AGENT_MAX_REASON)    /* weir refuses the verdict otherwise */
+		return -E2BIG;
 	err = put(r, reason, strlen(reason), &sp);
 	if (err != 0)
 		return err;

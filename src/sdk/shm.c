@@ -20,7 +20,7 @@
 #include "weir/spsc.h"
 
 #define RX_BATCH 256u
-#define RX_RBUF (256u * 1024u)
+#define RX_RBUF (1024u * 1024u)      /* room for four records of weir's max_record */
 
 struct weir__sdk_shm {
 	char *ctl;
@@ -87,8 +87,8 @@ int weir__sdk_shm_setup(struct weir__sdk_conn *c)
 	    h.hdr_size != WEIR_SHM_HDR_SIZE || h.ctl_size != m->ctl_size || !pow2(h.p2a_size) ||
 	    !pow2(h.a2p_size) || h.p2a_off < WEIR_SHM_HDR_SIZE || h.a2p_off < WEIR_SHM_HDR_SIZE ||
 	    h.p2a_off % 64 != 0 || h.a2p_off % 64 != 0 ||
-	    h.p2a_off > m->ctl_size - WEIR_RING_CTL_SIZE - h.p2a_size ||
-	    h.a2p_off > m->ctl_size - WEIR_RING_CTL_SIZE - h.a2p_size ||
+	    (uint64_t)h.p2a_off + WEIR_RING_CTL_SIZE + h.p2a_size > m->ctl_size ||
+	    (uint64_t)h.a2p_off + WEIR_RING_CTL_SIZE + h.a2p_size > m->ctl_size ||
 	    (h.p2a_off < h.a2p_off + WEIR_RING_CTL_SIZE + h.a2p_size &&
 	     h.a2p_off < h.p2a_off + WEIR_RING_CTL_SIZE + h.p2a_size) ||
 	    h.buf_size == 0 || h.nbufs == 0 || h.nbufs > 65536 ||
@@ -149,10 +149,11 @@ int weir__sdk_shm_chunk(struct weir__sdk_conn *c, const struct weir__sdk_bref *r
 {
 	const struct weir__sdk_shm *m = c->shm;
 
-	/* the bytes must lie inside the buffer the frame names */
+	/* the bytes must lie inside the buffer the frame names (no off + len:
+	 * off comes from weir's frame and could wrap the sum) */
 	if (ref->buf >= m->nbufs || ref->len > m->buf_size ||
 	    ref->off < ref->buf * m->buf_size ||
-	    ref->off + ref->len > (ref->buf + 1) * m->buf_size) {
+	    ref->off - ref->buf * m->buf_size > m->buf_size - ref->len) {
 		*why = "shm: body reference outside its arena buffer";
 		return -1;
 	}
@@ -206,6 +207,14 @@ void weir__sdk_shm_release(struct weir__sdk_conn *c, uint32_t buf)
 
 	pthread_mutex_lock(&c->mu);
 	if (c->shm == NULL || c->closed) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	if (c->shm->nrel == WEIR_SHM_MAX_RELEASE)
+		release_frame_locked(c);        /* the last attempt found no room */
+	if (c->shm->nrel == WEIR_SHM_MAX_RELEASE) {
+		/* still none (out of memory): weir takes the buffer back when
+		 * the connection ends; never write past rel[] */
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
@@ -278,6 +287,9 @@ bool weir__sdk_shm_poll(struct weir__sdk_conn *c, const char **why)
 		bool got;
 		int n;
 
+		/* nobody else holds bytes of it: fill it again from the start */
+		if (m->rb != NULL && atomic_load(&m->rb->ref) == 1)
+			m->rb_used = 0;
 		if (m->rb == NULL || m->rb_used + m->max_record > m->rb->cap) {
 			if (m->rb != NULL)
 				weir__sdk_rbuf_unref(m->rb);

@@ -366,6 +366,22 @@ static void test_reply_validation(void)
 	CHECK_INT(weir_agent_reply_redirect(r, 304, "/x"), -EINVAL);
 	CHECK_INT(weir_agent_reply_redirect(r, 0, ""), -EINVAL);
 	CHECK_INT(weir_agent_reply_redirect(r, 0, "/a\nb"), -EINVAL);
+	/* what weir would refuse (dropping the connection) is refused here */
+	CHECK_INT(weir_agent_reply_tag(r, "two\nlines"), -EINVAL);
+	CHECK_INT(weir_agent_reply_rule_name(r, "bad\x01rule"), -EINVAL);
+	{
+		char *reason = malloc(WEIR_AGENT_MAX_REASON + 2);
+
+		CHECK(reason != NULL);
+		if (reason != NULL) {
+			memset(reason, 'r', WEIR_AGENT_MAX_REASON + 1);
+			reason[WEIR_AGENT_MAX_REASON + 1] = '\0';
+			CHECK_INT(weir_agent_reply_reason(r, reason), -E2BIG);
+			reason[WEIR_AGENT_MAX_REASON] = '\0';
+			CHECK_INT(weir_agent_reply_reason(r, reason), 0);
+			free(reason);
+		}
+	}
 	CHECK_INT(weir_agent_reply_action(r), WEIR_AGENT_BLOCK); /* failed calls change nothing */
 	CHECK_INT(weir_agent_reply_redirect(r, 308, "https://example.com/"), 0);
 	CHECK_INT(weir_agent_reply_action(r), WEIR_AGENT_REDIRECT);

@@ -178,5 +178,6 @@ enum weir_agent_cancel {
 #define WEIR_AGENT_MAX_MUTATIONS 64u    /* header pairs per mutation list */
 #define WEIR_AGENT_MAX_AUDIT 64u        /* tags, rule ids */
 #define WEIR_AGENT_MAX_NAME 64u         /* bytes of K_NAME, tags, string rule ids */
+#define WEIR_AGENT_MAX_REASON 1024u     /* bytes of K_REASON */
 
 #endif
