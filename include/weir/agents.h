@@ -60,7 +60,6 @@ struct weir_agent_link {
 	uint32_t backoff_ms;
 	bool was_up;                    /* log transitions only */
 	bool down_logged;
-	unsigned idx;
 };
 
 /* The shm body arena of one (reactor, agent): a memfd mapped by weir, used
@@ -97,9 +96,6 @@ struct weir_agent_rt {
 	bool warned_mut;
 	unsigned consec_timeouts;
 	uint64_t breaker_until;
-	struct {
-		uint64_t calls, allowed, blocked, timeouts, unavailable, errors;
-	} stats;
 };
 
 struct weir_hspan {

@@ -53,6 +53,8 @@ int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len);
  * that the frames of many requests (and the head and body of one) share a
  * send. */
 void weir__ac_mark(struct weir_agentconn *ac);
+/* The send side has room again: every item waiting for it goes on. */
+void weir__ac_wake_writers(struct weir_agentconn *ac);
 void weir__ac_fail(struct weir_agentconn *ac, const char *why);
 struct weir_agentconn *weir__agent_pick(struct weir_agent_rt *rt, bool *probe);
 void weir__agent_verdict_seen(struct weir_agent_rt *rt, bool probe);

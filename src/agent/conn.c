@@ -113,6 +113,17 @@ int weir__ac_send(struct weir_agentconn *ac, char *frame, uint32_t len)
 	return 0;
 }
 
+void weir__ac_wake_writers(struct weir_agentconn *ac)
+{
+	ac->want_writers = false;
+	for (uint32_t i = 0; i < ac->nslots && !ac->s.closed; i++) {
+		struct weir_aitem *it = ac->slots[i].it;
+
+		if (it != NULL)
+			weir__item_writable(it);
+	}
+}
+
 void weir__ac_mark(struct weir_agentconn *ac)
 {
 	struct weir_reactor *r = ac->s.r;
@@ -201,7 +212,6 @@ void weir__agent_verdict_seen(struct weir_agent_rt *rt, bool probe)
 
 void weir__agent_timeout_seen(struct weir_agent_rt *rt, bool probe)
 {
-	rt->stats.timeouts++;
 	rt->consec_timeouts++;
 	weir_metrics_agent_timeout(&rt->r->metrics, rt->mslot);
 	if (probe || (rt->breaker == WEIR_BREAKER_CLOSED &&
@@ -313,7 +323,6 @@ void weir__ac_fail(struct weir_agentconn *ac, const char *why)
 					ac->state >= WEIR_AC_READY ? "" : " (retrying)");
 		if (l != NULL)
 			l->down_logged = true;
-		rt->stats.errors++;
 	}
 	weir__sock_close(&ac->s);
 	weir__shm_detach(ac);
@@ -665,15 +674,8 @@ void weir__agentconn_on_send(struct weir_sock *s, int res)
 	}
 	weir_outq_consume(&s->out, &s->r->pool, (size_t)res);
 	weir__sock_flush(s);
-	if (ac->want_writers && weir_outq_drained(&s->out)) {
-		ac->want_writers = false;
-		for (uint32_t i = 0; i < ac->nslots && !s->closed; i++) {
-			struct weir_aitem *it = ac->slots[i].it;
-
-			if (it != NULL)
-				weir__item_writable(it);
-		}
-	}
+	if (ac->want_writers && weir_outq_drained(&s->out))
+		weir__ac_wake_writers(ac);
 }
 
 void weir__agentconn_free(struct weir_sock *s)
@@ -718,7 +720,6 @@ struct weir_agent_rt *weir__agent_rt_new(struct weir_reactor *r, const struct we
 		struct weir_agent_link *l = &rt->links[j];
 
 		l->rt = rt;
-		l->idx = j;
 		l->backoff_ms = BACKOFF_MIN_MS;
 		weir_timer_init(&l->timer, link_timer);
 		link_connect(l);

@@ -321,10 +321,8 @@ void weir__item_fail(struct weir_aitem *it, int status, unsigned cancel_reason)
 	summary_add(ar, rt, status == 504 ? "timeout" : "unavailable", NULL, 0);
 	mark_req_done(it);
 	mark_resp_done(it);
-	if (status == 503) {
-		rt->stats.unavailable++;
+	if (status == 503)
 		weir_metrics_agent_failure(&rt->r->metrics, rt->mslot);
-	}
 	if (rt->conf->fail_open) {
 		ar_eval(ar);
 		return;
@@ -470,12 +468,10 @@ void weir__item_verdict(struct weir_aitem *it, const struct weir_agent_verdict *
 			    v->rules, v->nrules);
 	}
 	if (v->action != WEIR_AGENT_ALLOW) {
-		rt->stats.blocked++;
 		weir_metrics_agent_block(&rt->r->metrics, rt->mslot, v->rules, v->nrules);
 		verdict_block(it, v);
 		return;
 	}
-	rt->stats.allowed++;
 	if (v->has_replace) {
 		/* Only a buffer-mode agent that saw the whole body, while the
 		 * request is still held, may replace it; the first one wins. */
@@ -593,10 +589,8 @@ int weir__agents_begin(struct weir_client *c, const struct weir_h1_request *req)
 		it->ar = ar;
 		it->rt = rt;
 		weir_timer_init(&it->timer, item_timer);
-		rt->stats.calls++;
 		ac = weir__agent_pick(rt, &probe);
 		if (ac == NULL) {
-			rt->stats.unavailable++;
 			weir_metrics_agent_failure(&r->metrics, rt->mslot);
 			summary_add(ar, rt, "unavailable", NULL, 0);
 			if (rt->conf->fail_open)

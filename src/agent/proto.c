@@ -468,7 +468,10 @@ int weir_agent_decode_verdict(const char *p, size_t n, struct weir_agent_verdict
 	return 0;
 }
 
-int weir_agent_decode_credit(const char *p, size_t n, uint64_t *bytes, const char **why)
+/* A map whose one required member is the non-negative integer at `key`
+ * (unknown keys skipped): CREDIT, SHM_READY. */
+static int decode_one_uint(const char *p, size_t n, uint64_t want, uint64_t *out,
+			   const char *bad, const char *missing, const char **why)
 {
 	const char *cur = p;
 	uint32_t npairs;
@@ -485,21 +488,27 @@ int weir_agent_decode_credit(const char *p, size_t n, uint64_t *bytes, const cha
 			mp_next(&cur);
 			continue;
 		}
-		if (key != WEIR_AGENT_K_BYTES) {
+		if (key != want) {
 			mp_next(&cur);
 			continue;
 		}
-		if (get_uint(&cur, bytes) != 0) {
-			*why = "CREDIT: bytes is not a non-negative integer";
+		if (get_uint(&cur, out) != 0) {
+			*why = bad;
 			return -1;
 		}
 		found = true;
 	}
 	if (!found) {
-		*why = "CREDIT: no bytes";
+		*why = missing;
 		return -1;
 	}
 	return 0;
+}
+
+int weir_agent_decode_credit(const char *p, size_t n, uint64_t *bytes, const char **why)
+{
+	return decode_one_uint(p, n, WEIR_AGENT_K_BYTES, bytes,
+			       "CREDIT: bytes is not a non-negative integer", "CREDIT: no bytes", why);
 }
 
 bool weir_agent_protected_header(weir_slice_t name)
@@ -725,35 +734,9 @@ char *weir_agent_enc_shm_setup(uint32_t *len)
 
 int weir_agent_decode_shm_ready(const char *p, size_t n, uint64_t *status, const char **why)
 {
-	const char *cur = p;
-	uint32_t npairs;
-
-	*status = UINT64_MAX;
-	if (weir_agent_check_map(p, n, why) != 0)
-		return -1;
-	npairs = mp_decode_map(&cur);
-	for (uint32_t i = 0; i < npairs; i++) {
-		uint64_t key;
-
-		if (get_uint(&cur, &key) != 0) {
-			mp_next(&cur);
-			mp_next(&cur);
-			continue;
-		}
-		if (key != WEIR_AGENT_K_SHM_STATUS) {
-			mp_next(&cur);
-			continue;
-		}
-		if (get_uint(&cur, status) != 0) {
-			*why = "SHM_READY: status is not a non-negative integer";
-			return -1;
-		}
-	}
-	if (*status == UINT64_MAX) {
-		*why = "SHM_READY: no status";
-		return -1;
-	}
-	return 0;
+	return decode_one_uint(p, n, WEIR_AGENT_K_SHM_STATUS, status,
+			       "SHM_READY: status is not a non-negative integer", "SHM_READY: no status",
+			       why);
 }
 
 int weir_agent_decode_release(const char *p, size_t n, uint32_t nbufs, uint32_t *idx,

@@ -39,6 +39,7 @@ struct weir_shm_link {
 	struct shm_out *head, **tail;
 	size_t staged;
 	const char *bad;                /* a ring error seen while sending: fail at the next poll */
+	bool asleep;                    /* our cons_sleeping flag is set */
 	char *rxbuf;
 	uint32_t rel[WEIR_SHM_MAX_RELEASE];
 };
@@ -501,7 +502,11 @@ static void poll_one(struct weir_agentconn *ac)
 	const char *why = NULL;
 	int n;
 
-	weir_ring_sleep_done(&l->rx);
+	if (l->asleep) {        /* the flag's cache line is the agent's to read: write it
+				   only when it changes */
+		weir_ring_sleep_done(&l->rx);
+		l->asleep = false;
+	}
 	if (l->bad) {
 		weir__ac_fail(ac, l->bad);
 		return;
@@ -522,15 +527,8 @@ static void poll_one(struct weir_agentconn *ac)
 		if (l->head == NULL)
 			weir_ring_wait_done(&l->tx);
 	}
-	if (ac->want_writers && l->staged < WEIR_OUTQ_LOW) {
-		ac->want_writers = false;
-		for (uint32_t i = 0; i < ac->nslots && !ac->s.closed; i++) {
-			struct weir_aitem *it = ac->slots[i].it;
-
-			if (it != NULL)
-				weir__item_writable(it);
-		}
-	}
+	if (ac->want_writers && l->staged < WEIR_OUTQ_LOW)
+		weir__ac_wake_writers(ac);
 }
 
 void weir__agents_shm_poll(struct weir_reactor *r)
@@ -562,6 +560,8 @@ bool weir__agents_shm_sleep(struct weir_reactor *r)
 			ac->shm->bad = "shm: invalid producer index in the agent's ring";
 		if (k <= 0)
 			busy = true;
+		else
+			ac->shm->asleep = true;
 	}
 	return busy;
 }
