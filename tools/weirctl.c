@@ -578,7 +578,7 @@ static int cmd_status(void)
 	       jtext(jget(&st, "generation")));
 	print_uptime(jnum(jget(&st, "uptime_seconds")));
 	printf("\nadmin %s, reload %s\n", jtext(jget(&st, "admin")),
-	       jget(&st, "reload_supported")->t == J_TRUE ? "supported" : "not supported yet");
+	       jget(&st, "reload_supported")->t == J_TRUE ? "supported" : "not supported");
 	if (jget(&st, "last_reload_error")->t == J_STR)
 		printf("last reload refused: %s\n", jtext(jget(&st, "last_reload_error")));
 	printf("requests %s (2xx %s, 3xx %s, 4xx %s, 5xx %s, aborted %s), connections accepted "
@@ -736,17 +736,11 @@ static int cmd_reload(void)
 	struct timespec t0, now;
 	struct reply r;
 
-	if (jget(&st, "reload_supported")->t != J_TRUE) {
-		fprintf(stderr, "weirctl: reload: not implemented by this weir (version %s) yet; "
-				"restart it to load a new configuration\n",
-			jtext(jget(&st, "version")));
-		jfree(&st);
-		return 1;
-	}
 	jfree(&st);
 	r = http("POST", "/reload");
-	if (r.status == 501) {
-		fprintf(stderr, "weirctl: reload: not implemented by this weir yet\n");
+	if (r.status == 501) {  /* a weir from before hot reload */
+		fprintf(stderr, "weirctl: reload: not supported by this weir; restart it to load a "
+				"new configuration\n");
 		free(r.body);
 		return 1;
 	}
