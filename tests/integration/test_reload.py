@@ -275,24 +275,10 @@ def test_access_log(origins):
     h.check(any('"GET /local HTTP/1.1" 200' in x for x in lines), "last line in %r" % lines)
 
 
-def main():
-    h.require_binaries()
-    origins = {"app": h.start_origin(), "other": h.start_origin()}
-    tests = [test_access_log, test_bad_config_refused, test_inflight_keeps_old_config,
-             test_reload_under_load]
-    failed = 0
-    for t in tests:
-        try:
-            t(origins)
-            print("ok", t.__name__)
-        except (h.TestFailure, OSError, ValueError, KeyError) as ex:
-            failed += 1
-            print("FAIL %s: %s" % (t.__name__, ex))
-            h.dump_processes()
-    for o in origins.values():
-        o.proc.stop()
-    return 1 if failed else 0
+def setup():
+    return {"app": h.start_origin(), "other": h.start_origin()}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    h.main([test_access_log, test_bad_config_refused, test_inflight_keeps_old_config,
+            test_reload_under_load], setup=setup)
