@@ -5,7 +5,7 @@ GET 16 B through weir (1 reactor pinned to CPU 0) to weir-origin, wrk
 (bench/load/wrk.lua, 64 connections, 6 s) and the origin on CPU 1; access log
 off, JSON and combined, ROUNDS rounds (default 3) interleaved. Prints the median
 weir CPU µs per request (utime+stime from /proc) and req/s of each; fails on
-any wrk error or non-2xx answer. The system helpers are bench/load.py's."""
+any wrk error or non-2xx answer. The helpers are bench/benchlib.py's and bench/load.py's."""
 import json
 import os
 import re
@@ -16,9 +16,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from load import cpu_ticks, die, free_port, wait_port  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
+from benchlib import TICK, cpu_ticks, free_port  # noqa: E402
+from load import die, wait_port  # noqa: E402
 
 MODES = ("off", "json", "combined")
 

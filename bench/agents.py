@@ -22,19 +22,20 @@ Needs wrk (apt-get install wrk). Nothing here asserts a timing.
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import TICK, cpu_ticks, free_port, parse_wrk, wait_listen  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-TICK = os.sysconf("SC_CLK_TCK")
+
 
 SCENARIOS = [
     ("GET", "/?size=16", 0),
@@ -51,23 +52,6 @@ CONFIGS = [
 ]
 
 
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def wait_port(port, timeout=10.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("agents.py: nothing listening on port %d" % port)
-
-
 def wait_path(path, timeout=10.0):
     end = time.time() + timeout
     while time.time() < end:
@@ -75,31 +59,6 @@ def wait_path(path, timeout=10.0):
             return
         time.sleep(0.05)
     raise SystemExit("agents.py: agent socket %s did not appear" % path)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def parse_wrk(out):
-    def dur(v, unit):
-        v = float(v)
-        return v * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    reqs = int(re.search(r"(\d+) requests in", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    errs = 0
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if m:
-        errs += int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        errs += sum(int(x) for x in m.groups())
-    return rps, reqs, dur(*p99.groups()) if p99 else float("nan"), errs
 
 
 def main():
@@ -145,7 +104,7 @@ def main():
 
     oport = free_port()
     start([origin, "--listen", "127.0.0.1:%d" % oport, "--quiet"], 1)
-    wait_port(oport)
+    wait_listen(oport, 10.0, "agents.py")
     results = {}
     try:
         for rnd in range(a.rounds):
@@ -181,7 +140,7 @@ def main():
                     with open(conf, "w") as f:
                         f.write("\n".join(y) + "\n")
                     w = start([weir, "-c", conf, "--cpus", "0"], 0)
-                    wait_port(wport)
+                    wait_listen(wport, 10.0, "agents.py")
                     time.sleep(0.3)
                     # warm-up
                     cmd = ["taskset", "-c", "1", "wrk", "-t1", "-c%d" % a.connections,

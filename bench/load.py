@@ -33,7 +33,6 @@ import json
 import math
 import os
 import platform
-import random
 import re
 import resource
 import shutil
@@ -49,6 +48,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from benchlib import cpu_ticks, free_port  # noqa: E402
 
 SCENARIOS = {
     # name: (method, path, request body bytes, default open-loop rate)
@@ -74,14 +74,6 @@ def die(msg, code=2):
 
 
 # ---------------------------------------------------------------- system ---
-
-def cpu_ticks(pid):
-    """utime + stime of the whole process (all threads, exited ones too)."""
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    fields = s[s.rindex(")") + 2:].split()
-    return int(fields[11]) + int(fields[12])
-
 
 def sched_ns(pid):
     """On-CPU nanoseconds of the live threads (schedstat: exact, unlike the
@@ -109,25 +101,6 @@ def mem_kib(pid):
             elif line.startswith("VmHWM:"):
                 hwm = int(line.split()[1])
     return rss, hwm
-
-
-def free_port():
-    """A free port below the ephemeral range, bindable without SO_REUSEPORT
-    (so nothing else, in any state, holds it)."""
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        lo = int(f.read().split()[0])
-    lo = lo if lo > 12000 else 32768
-    for _ in range(200):
-        p = random.randint(10000, lo - 1)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-            return p
-        except OSError:
-            continue
-        finally:
-            s.close()
-    die("no free port")
 
 
 def wait_port(port, proc, name, logfile, timeout=10):

@@ -30,19 +30,20 @@ libmodsecurity-dev. Nothing here asserts a timing.
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import TICK, cpu_ticks, free_port, parse_wrk, wait_listen  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-TICK = os.sysconf("SC_CLK_TCK")
+
 HEADERS = {
     "Host": "bench.example",
     "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0",
@@ -71,47 +72,6 @@ def form_4k():
 
 SCENARIOS = [("GET", None), ("POST 4 KiB form", form_4k())]
 STACKS = ["weir + weir-waf", "nginx + modsec"]
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def wait_port(port, timeout=15.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("waf.py: nothing listening on port %d" % port)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def parse_wrk(out):
-    def dur(v, unit):
-        return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    reqs = int(re.search(r"(\d+) requests in", out).group(1))
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    errs = 0
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if m:
-        errs += int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        errs += sum(int(x) for x in m.groups())
-    return rps, reqs, dur(*p99.groups()) if p99 else float("nan"), errs
 
 
 def main():
@@ -165,7 +125,7 @@ def main():
 
     oport = free_port()
     start([origin, "--listen", "127.0.0.1:%d" % oport, "--quiet"], 1, "origin")
-    wait_port(oport)
+    wait_listen(oport, 15.0, "waf.py")
     results = {}
     profiled = False
     try:
@@ -216,7 +176,7 @@ def main():
                         ng = start([a.nginx, "-p", d, "-e", os.path.join(d, "error.log"),
                                     "-c", os.path.join(d, "nginx.conf")], 0, "nginx")
                         pids = [ng]
-                    wait_port(port)
+                    wait_listen(port, 15.0, "waf.py")
                     url = "http://127.0.0.1:%d/?size=16" % port
                     cmd = ["taskset", "-c", "1", "wrk", "-t1", "-c%d" % a.connections,
                            "--latency", "-s", lua]
