@@ -113,11 +113,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-static bool addr_same(const struct weir_addr *a, const struct weir_addr *b)
-{
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
-}
-
 /* What the main thread keeps between reloads. */
 struct running {
 	const struct options *o;
@@ -168,7 +163,7 @@ static void reload(struct running *run)
 				"keeping %u reactor%s as they are\n", run->workers,
 			run->workers == 1 ? "" : "s");
 	if (conf->admin_set != run->gen->conf->admin_set ||
-	    (conf->admin_set && !addr_same(&conf->admin, &run->gen->conf->admin)))
+	    (conf->admin_set && !weir_addr_eq(&conf->admin, &run->gen->conf->admin)))
 		fprintf(stderr, "weir: reload: the admin address changes with a restart only; "
 				"still on %s\n", run->gen->conf->admin_set ?
 				run->gen->conf->admin.text : "(none)");
@@ -193,7 +188,7 @@ static void reload(struct running *run)
 			fds[i][j] = -1;
 		for (unsigned j = 0; j < nwant; j++) {
 			for (unsigned k = 0; k < run->nlisten && fds[i][j] < 0; k++)
-				if (addr_same(&want[j], &run->listens[k]))
+				if (weir_addr_eq(&want[j], &run->listens[k]))
 					fds[i][j] = run->fds[i][k];
 			if (fds[i][j] < 0) {
 				int fd = weir_listener_open(&want[j]);

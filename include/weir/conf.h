@@ -214,6 +214,9 @@ int weir_conf_default(const char *listen, const char *upstream, struct weir_conf
 /* Parse "host:port" / "[v6]:port" (numeric hosts and "localhost"). 0 or -1. */
 int weir_addr_parse(const char *text, struct weir_addr *out);
 
+/* Same socket address (family, address, port; AF_UNIX: path). */
+bool weir_addr_eq(const struct weir_addr *a, const struct weir_addr *b);
+
 /* Parse a CPU list "0-3,6" into set. 0 or -1. */
 int weir_cpulist_parse(const char *text, cpu_set_t *set);
 

@@ -730,8 +730,7 @@ struct weir_agent_rt *weir__agent_rt_new(struct weir_reactor *r, const struct we
 
 bool weir__agent_rt_keeps(const struct weir_conf_agent *old, const struct weir_conf_agent *ca)
 {
-	return strcmp(old->name, ca->name) == 0 && old->addr.len == ca->addr.len &&
-	       memcmp(&old->addr.ss, &ca->addr.ss, ca->addr.len) == 0 &&
+	return strcmp(old->name, ca->name) == 0 && weir_addr_eq(&old->addr, &ca->addr) &&
 	       old->connections == ca->connections && old->events == ca->events &&
 	       old->max_in_flight == ca->max_in_flight && old->shm == ca->shm;
 }

@@ -275,9 +275,10 @@ static bool addr_is_any(const struct weir_addr *a)
 }
 
 /* The normalised text identifies an address (family, host and port). */
-static bool addr_eq(const struct weir_addr *a, const struct weir_addr *b)
+bool weir_addr_eq(const struct weir_addr *a, const struct weir_addr *b)
 {
-	return strcmp(a->text, b->text) == 0;
+	/* parsed addresses are zeroed first: padding compares equal */
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
 /* ---- conf object -------------------------------------------------------- */
@@ -680,7 +681,7 @@ static int parse_listen(struct ctx *c, yaml_node_t *v)
 		if (get_addr(c, an, "address", a) != 0)
 			return -1;
 		for (unsigned i = 0; i < conf->nlistens; i++)
-			if (addr_eq(&conf->listens[i], a))
+			if (weir_addr_eq(&conf->listens[i], a))
 				return fail(c, an, "duplicate listen address '%s'", a->text);
 		conf->nlistens++;
 	}
@@ -699,7 +700,7 @@ static int parse_admin(struct ctx *c, yaml_node_t *v)
 		return -1;
 	c->conf->admin_set = true;
 	for (unsigned i = 0; i < c->conf->nlistens; i++)
-		if (addr_eq(&c->conf->listens[i], &c->conf->admin))
+		if (weir_addr_eq(&c->conf->listens[i], &c->conf->admin))
 			return fail(c, k[0].v, "admin address '%s' is also a listen address",
 				    c->conf->admin.text);
 	return 0;
@@ -1788,7 +1789,7 @@ int weir_conf_default(const char *listen, const char *upstream, struct weir_conf
 	conf->nlistens = 1;
 	weir_addr_parse("127.0.0.1:9090", &conf->admin);
 	conf->admin_set = true;
-	if (addr_eq(&conf->listens[0], &conf->admin)) {
+	if (weir_addr_eq(&conf->listens[0], &conf->admin)) {
 		fail_plain(&c, "listen address '%s' is the admin address", conf->admin.text);
 		goto fail;
 	}

@@ -29,8 +29,7 @@ static bool ups_keeps(const struct weir_conf_upstream *a, const struct weir_conf
 	if (strcmp(a->name, b->name) != 0 || a->nservers != b->nservers)
 		return false;
 	for (unsigned j = 0; j < a->nservers; j++)
-		if (a->servers[j].len != b->servers[j].len ||
-		    memcmp(&a->servers[j].ss, &b->servers[j].ss, a->servers[j].len) != 0)
+		if (!weir_addr_eq(&a->servers[j], &b->servers[j]))
 			return false;
 	return true;
 }
